@@ -1,0 +1,96 @@
+/*
+ * microgradc.h: the public C interface of the microgradc core, and the cffi cdef.
+ *
+ * build.py feeds this file to cffi as the declaration of the Python module
+ * microgradc._core, after dropping the preprocessor lines, so it must stay in
+ * the subset of C that cffi parses: typedefs, enums with values, prototypes.
+ * Everything else (the node record, the arena) is private to csrc/.
+ *
+ * Conventions: a node is named by a 32-bit id; id 0 is never a node, so a
+ * function that makes a node returns 0 when memory ran out. Every function
+ * takes the core's lock, so any thread may call any function.
+ */
+#ifndef MICROGRADC_H
+#define MICROGRADC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint32_t mgc_id;
+
+/* op codes; the comment is micrograd's _op string where micrograd has one */
+enum mgc_op {
+    MGC_LEAF = 0,     /* ''        a number given by the user */
+    MGC_ADD = 1,      /* '+'       */
+    MGC_MUL = 2,      /* '*'       */
+    MGC_SUB = 3,      /* '-'       */
+    MGC_DIV = 4,      /* '/'       */
+    MGC_NEG = 5,      /* 'neg'     */
+    MGC_POW = 6,      /* '**k'     constant exponent k */
+    MGC_POWV = 7,     /* '**'      exponent is a node */
+    MGC_RELU = 8,     /* 'ReLU'    */
+    MGC_TANH = 9,     /* 'tanh'    */
+    MGC_EXP = 10,     /* 'exp'     */
+    MGC_LOG = 11,     /* 'log'     */
+    MGC_SIGMOID = 12, /* 'sigmoid' */
+    MGC_OPAQUE = 13   /* user-made node with children and no backward rule */
+};
+
+/* ---------------------------------------------------------------------------
+ * building nodes: each returns the new node's id (holding one reference for the
+ * caller), or 0 when memory ran out */
+
+mgc_id mgc_leaf(double data);
+/* neg relu tanh exp log sigmoid */
+mgc_id mgc_unary(int op, mgc_id a);
+/* a ** exponent; exponent_is_int only changes how _op prints */
+mgc_id mgc_pow_const(mgc_id a, double exponent, int exponent_is_int);
+/* add mul sub div powv: a op b */
+mgc_id mgc_binary(int op, mgc_id a, mgc_id b);
+/* a op s (scalar_first = 0) or s op a (scalar_first = 1); s becomes a leaf child */
+mgc_id mgc_binary_scalar(int op, mgc_id a, double s, int scalar_first);
+/* a node with the given data and children and no backward rule */
+mgc_id mgc_opaque(double data, const mgc_id *children, size_t count);
+
+/* ---------------------------------------------------------------------------
+ * lifetimes: a node lives while references to it are held */
+
+void mgc_retain(mgc_id id);
+/* drop one reference from each id; 0 entries are ignored */
+void mgc_release_many(const mgc_id *ids, size_t count);
+
+/* ---------------------------------------------------------------------------
+ * reading and writing a node */
+
+double mgc_data(mgc_id id);
+void mgc_set_data(mgc_id id, double data);
+double mgc_grad(mgc_id id);
+void mgc_set_grad(mgc_id id, double grad);
+int mgc_op(mgc_id id);
+/* the exponent of a MGC_POW node; *is_int says whether the user gave an int */
+double mgc_exponent(mgc_id id, int *is_int);
+/* writes up to capacity child ids to out, returns the number of children */
+size_t mgc_children(mgc_id id, mgc_id *out, size_t capacity);
+
+/* labels and the _op text of opaque nodes: UTF-8 bytes, copied in and out.
+ * set returns 0, or -1 when memory ran out; get returns the full length and
+ * copies at most capacity bytes */
+int mgc_set_text(mgc_id id, int which, const char *bytes, size_t length);
+size_t mgc_text(mgc_id id, int which, char *out, size_t capacity);
+enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
+
+/* ---------------------------------------------------------------------------
+ * backward: root grad = 1, then every node's local rule in reverse topological
+ * order, accumulating with +=. Returns 0, or -1 when memory ran out. */
+
+int mgc_backward(mgc_id root);
+
+/* ---------------------------------------------------------------------------
+ * statistics */
+
+size_t mgc_live_nodes(void);
+/* bytes held by the core: node chunks, edge arrays, scratch, texts */
+size_t mgc_bytes(void);
+size_t mgc_node_bytes(void);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * ops.h: what each op computes, forward and backward side by side.
+ *
+ * Pure functions of doubles, shared by the eager graph (ops.c, graph.c) and
+ * anything else that replays ops, so every path does the same arithmetic in
+ * the same order. IEEE throughout, as PyTorch float64: no op raises; log(0) is
+ * -inf, overflow is inf, NaN propagates. Where micrograd has the op, forward
+ * and backward are micrograd's arithmetic; the others follow PyTorch.
+ */
+#ifndef MICROGRADC_OPS_H
+#define MICROGRADC_OPS_H
+
+#include <math.h>
+
+#include "microgradc.h"
+
+/* ----------------------------------------------------------------------------
+ * forward: out = op(a, b), k the constant exponent of MGC_POW */
+
+static inline double mgc__forward(int op, double a, double b, double k) {
+    switch (op) {
+    case MGC_ADD: return a + b;
+    case MGC_MUL: return a * b;
+    case MGC_SUB: return a - b;
+    case MGC_DIV: return a / b;
+    case MGC_NEG: return -a;
+    case MGC_POW: return pow(a, k);
+    case MGC_POWV: return pow(a, b);
+    case MGC_RELU: return a < 0 ? 0.0 : a;            /* micrograd keeps NaN and -0.0 */
+    case MGC_TANH: return tanh(a);                     /* no exp(2a) overflow */
+    case MGC_EXP: return exp(a);
+    case MGC_LOG: return log(a);
+    case MGC_SIGMOID: return 1.0 / (1.0 + exp(-a));   /* exp(1000) = inf gives 0 */
+    default: return 0.0;
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * backward: given out = op(a, b) and g = d(root)/d(out), accumulate
+ * d(root)/d(a) into *ga and d(root)/d(b) into *gb (they may be the same) */
+
+static inline void mgc__backward(int op, double a, double b, double k, double out, double g,
+                                 double *ga, double *gb) {
+    switch (op) {
+    case MGC_ADD:
+        *ga += g;
+        *gb += g;
+        break;
+    case MGC_MUL:
+        *ga += b * g;
+        *gb += a * g;
+        break;
+    case MGC_SUB:
+        *ga += g;
+        *gb += -g;
+        break;
+    case MGC_DIV:
+        /* in the forward pass this was a / b; torch's order of operations */
+        *ga += g / b;
+        *gb += -g * ((a / b) / b);
+        break;
+    case MGC_NEG:
+        *ga += -g;
+        break;
+    case MGC_POW:
+        /* micrograd: (k * a**(k-1)) * g; torch: the constant 0 has grad 0 */
+        if (k != 0.0) *ga += (k * pow(a, k - 1.0)) * g;
+        break;
+    case MGC_POWV:
+        if (b != 0.0) *ga += g * (b * pow(a, b - 1.0));
+        /* d/db a^b = a^b ln a, taken as 0 where a == 0 and b >= 0 (torch) */
+        if (!(a == 0.0 && b >= 0.0)) *gb += g * (out * log(a));
+        break;
+    case MGC_RELU:
+        /* select, not multiply: a zero output passes no NaN or inf back */
+        if (out > 0) *ga += g;
+        break;
+    case MGC_TANH:
+        *ga += (1.0 - out * out) * g;
+        break;
+    case MGC_EXP:
+        *ga += out * g;
+        break;
+    case MGC_LOG:
+        *ga += g / a;
+        break;
+    case MGC_SIGMOID:
+        *ga += g * (1.0 - out) * out;
+        break;
+    default:
+        break;
+    }
+}
+
+#endif

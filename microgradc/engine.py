@@ -1,0 +1,256 @@
+"""The Value facade: micrograd's API over nodes that live in the C core.
+
+A Value holds only its node's id and the reference that keeps the node alive;
+data, grad, children and op live in C and are read from there. Every op is one
+C call that makes the node and computes its value; backward() is one C call.
+"""
+import numbers
+import threading
+
+import numpy as np
+
+from ._core import ffi, lib
+
+_new = object.__new__
+_binary, _binary_scalar, _unary = lib.mgc_binary, lib.mgc_binary_scalar, lib.mgc_unary
+_ADD, _MUL, _SUB, _DIV, _POWV = lib.MGC_ADD, lib.MGC_MUL, lib.MGC_SUB, lib.MGC_DIV, lib.MGC_POWV
+_NEG, _RELU, _TANH, _EXP, _LOG, _SIGMOID = (lib.MGC_NEG, lib.MGC_RELU, lib.MGC_TANH,
+                                            lib.MGC_EXP, lib.MGC_LOG, lib.MGC_SIGMOID)
+_OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 'neg',
+            _POWV: '**', _RELU: 'ReLU', _TANH: 'tanh', _EXP: 'exp', _LOG: 'log',
+            _SIGMOID: 'sigmoid'}
+_REAL = (numbers.Real, np.bool_)
+NODE_BYTES = lib.mgc_node_bytes()
+
+# ids of dropped facades, released in C a batch at a time (one call, not one per drop)
+_dead = []
+_DEAD_BATCH = 4096
+_flush_lock = threading.Lock()
+
+
+def _flush(blocking=False):
+    # a __del__ inside a flush finds the lock taken and leaves its id for the next one
+    if not _flush_lock.acquire(blocking):
+        return
+    try:
+        count = len(_dead)
+        lib.mgc_release_many(_dead[:count], count)
+        del _dead[:count]
+    finally:
+        _flush_lock.release()
+
+
+def _out_of_memory(what="a new node"):
+    raise MemoryError(f"microgradc: out of memory for {what}")
+
+
+def _node(node_id):
+    """A facade taking over the reference a C constructor returned (0: out of memory)."""
+    if not node_id:
+        _out_of_memory()
+    value = _new(Value)
+    value._id = node_id
+    return value
+
+
+def _wrap(node_id):
+    """A new facade, with a reference of its own, for an existing node."""
+    lib.mgc_retain(node_id)
+    return _node(node_id)
+
+
+def _real(x, what):
+    """x as a float; TypeError unless x is a real number (int, float, bool, numpy scalar)."""
+    if isinstance(x, _REAL):
+        return float(x)
+    raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
+
+
+def _apply(op, value, other, scalar_first=0):
+    """value op other (other op value if scalar_first) for a number other, else NotImplemented."""
+    if type(other) is Value:
+        return _node(_binary(op, value._id, other._id))
+    if type(other) is not float:
+        if not isinstance(other, _REAL):
+            return NotImplemented
+        other = float(other)
+    return _node(_binary_scalar(op, value._id, other, scalar_first))
+
+
+def _text(node_id, which):
+    length = lib.mgc_text(node_id, which, ffi.NULL, 0)
+    while True:
+        buffer = ffi.new("char[]", length)
+        copied = lib.mgc_text(node_id, which, buffer, length)
+        if copied == length:  # else another thread changed it in between
+            return ffi.unpack(buffer, length).decode("utf-8")
+        length = copied
+
+
+class Value:
+    """ stores a single scalar value and its gradient, in the C core """
+    __slots__ = ("_id",)
+    __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
+
+    def __init__(self, data, _children=(), _op='', label=''):
+        self._id = 0  # nothing to release if a check below raises
+        data = _real(data, "data")
+        if not isinstance(_op, str):
+            raise TypeError(f"_op must be a str, not {type(_op).__name__}")
+        children = tuple(_children)
+        if children or _op:
+            for child in children:
+                if not isinstance(child, Value):
+                    raise TypeError(f"_children must be Values, not {type(child).__name__}")
+            node_id = lib.mgc_opaque(data, [c._id for c in children], len(children))
+        else:
+            node_id = lib.mgc_leaf(data)
+        if not node_id:
+            _out_of_memory()
+        self._id = node_id
+        if _op:
+            self._set_text(lib.MGC_TEXT_OP, _op)
+        if label:
+            self.label = label
+
+    def __del__(self, _dead_append=_dead.append):
+        _dead_append(self._id)
+        if len(_dead) >= _DEAD_BATCH:
+            _flush()
+
+    # data and grad live in C
+    @property
+    def data(self):
+        return lib.mgc_data(self._id)
+
+    @data.setter
+    def data(self, x):
+        lib.mgc_set_data(self._id, _real(x, "data"))
+
+    @property
+    def grad(self):
+        return lib.mgc_grad(self._id)
+
+    @grad.setter
+    def grad(self, x):
+        lib.mgc_set_grad(self._id, _real(x, "grad"))
+
+    @property
+    def label(self):
+        return _text(self._id, lib.MGC_TEXT_LABEL)
+
+    @label.setter
+    def label(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"label must be a str, not {type(text).__name__}")
+        self._set_text(lib.MGC_TEXT_LABEL, text)
+
+    def _set_text(self, which, text):
+        encoded = text.encode("utf-8")
+        if lib.mgc_set_text(self._id, which, encoded, len(encoded)):
+            _out_of_memory("a label")
+
+    @property
+    def _prev(self):
+        count = lib.mgc_children(self._id, ffi.NULL, 0)
+        ids = ffi.new("mgc_id[]", count)
+        lib.mgc_children(self._id, ids, count)
+        return {_wrap(i) for i in ids}
+
+    @property
+    def _op(self):
+        op = lib.mgc_op(self._id)
+        if op == lib.MGC_POW:
+            is_int = ffi.new("int *")
+            exponent = lib.mgc_exponent(self._id, is_int)
+            return f"**{int(exponent) if is_int[0] else exponent}"
+        if op == lib.MGC_OPAQUE:
+            return _text(self._id, lib.MGC_TEXT_OP)
+        return _OP_TEXT[op]
+
+    def __add__(self, other):
+        return _apply(_ADD, self, other)
+
+    def __mul__(self, other):
+        return _apply(_MUL, self, other)
+
+    def __pow__(self, other):
+        if type(other) is Value or not isinstance(other, _REAL):
+            return _apply(_POWV, self, other)
+        return _node(lib.mgc_pow_const(self._id, float(other), isinstance(other, numbers.Integral)))
+
+    def relu(self):
+        return _node(_unary(_RELU, self._id))
+
+    def tanh(self):
+        return _node(_unary(_TANH, self._id))
+
+    def exp(self):
+        return _node(_unary(_EXP, self._id))
+
+    def log(self):
+        return _node(_unary(_LOG, self._id))
+
+    def sigmoid(self):
+        return _node(_unary(_SIGMOID, self._id))
+
+    def backward(self):
+        if lib.mgc_backward(self._id):
+            _out_of_memory("ordering the graph")
+
+    def __neg__(self): # -self
+        return _node(_unary(_NEG, self._id))
+
+    def __radd__(self, other): # other + self
+        return _apply(_ADD, self, other, 1)
+
+    def __sub__(self, other): # self - other
+        return _apply(_SUB, self, other)
+
+    def __rsub__(self, other): # other - self
+        return _apply(_SUB, self, other, 1)
+
+    def __rmul__(self, other): # other * self
+        return _apply(_MUL, self, other, 1)
+
+    def __truediv__(self, other): # self / other
+        return _apply(_DIV, self, other)
+
+    def __rtruediv__(self, other): # other / self
+        return _apply(_DIV, self, other, 1)
+
+    def __rpow__(self, other): # other ** self
+        return _apply(_POWV, self, other, 1)
+
+    # two facades of one node are the same Value
+    def __eq__(self, other):
+        if not isinstance(other, Value):
+            return NotImplemented
+        return other._id == self._id
+
+    def __hash__(self):
+        return hash(self._id)
+
+    def __reduce__(self):
+        # a pickle or deep copy is a leaf with this data, grad and label
+        return _leaf_copy, (self.data, self.grad, self.label)
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
+
+
+def _leaf_copy(data, grad, label):
+    value = Value(data, label=label)
+    value.grad = grad
+    return value
+
+
+def live_nodes():
+    """The number of nodes alive in the C core, after releasing dropped facades."""
+    _flush(blocking=True)
+    return lib.mgc_live_nodes()
+
+
+def arena_bytes():
+    """Bytes the C core holds: nodes up to its high-water mark, edges, scratch, labels."""
+    return lib.mgc_bytes()
