@@ -2,10 +2,11 @@
  * arena.c: node storage, ids, lifetimes, texts, and the core's lock.
  *
  * Nodes live in chunks of 65,536 records that never move, so a node's id is
- * (chunk << 16 | slot) for as long as the node lives. A node is held by
+ * (chunk << 16 | slot) for as long as the node lives. A new node always gets
+ * an id above its children's (internal.h says why). A node is held by
  * references (a Python facade each, a parent each); when the last one goes the
- * node returns to a free list and releases its children, iteratively: a chain
- * can be millions of nodes long. This file does not know what an op computes.
+ * node's id is freed and it releases its children, iteratively: a chain can be
+ * millions of nodes long. This file does not know what an op computes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 
 #include "internal.h"
 
-_Static_assert(sizeof(mgc_node) <= 48, "a node must fit in 48 bytes");
+_Static_assert(sizeof(mgc_node) == 40, "a node is 40 bytes");
 
 mgc_arena mgc__arena;
 
@@ -26,46 +27,71 @@ void mgc__lock(void) { pthread_mutex_lock(&arena_lock); }
 void mgc__unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
 /* ----------------------------------------------------------------------------
- * allocation */
+ * allocation: the free ids are a two-level bitmap, so "the lowest free id
+ * above m" is a few word scans, and a node can always be given an id above
+ * its children's */
 
-int mgc__reserve(mgc_id **array, size_t *capacity, size_t need) {
-    if (need <= *capacity) return 0;
-    size_t grown = *capacity ? *capacity : 1024;
-    while (grown < need) {
-        if (grown > SIZE_MAX / 2 / sizeof(mgc_id)) return -1;
-        grown *= 2;
-    }
-    mgc_id *bigger = realloc(*array, grown * sizeof(mgc_id));
-    if (!bigger) return -1;
-    *array = bigger;
-    *capacity = grown;
-    return 0;
-}
-
-/* a chunk for ids from next_fresh on; 0 or -1 */
+/* one more chunk of nodes, and the free bits to cover it; 0 or -1 */
 static int grow_chunks(mgc_arena *arena) {
-    if (arena->chunk_count == (1u << (32 - MGC_CHUNK_BITS))) return -1;
     if (arena->chunk_count == arena->chunk_capacity) {
         uint32_t grown = arena->chunk_capacity ? arena->chunk_capacity * 2 : 16;
         mgc_node **table = realloc(arena->chunks, grown * sizeof(mgc_node *));
         if (!table) return -1;
         arena->chunks = table;
+        size_t words = (size_t)grown * MGC_CHUNK_NODES / 64;
+        uint64_t *bits = realloc(arena->free_bits, words * sizeof(uint64_t));
+        if (!bits) return -1;
+        arena->free_bits = bits;
+        uint64_t *summary = realloc(arena->free_summary, words / 64 * sizeof(uint64_t));
+        if (!summary) return -1;
+        arena->free_summary = summary;
         arena->chunk_capacity = grown;
     }
     mgc_node *chunk = malloc(MGC_CHUNK_NODES * sizeof(mgc_node));
     if (!chunk) return -1;
+    size_t first_word = (size_t)arena->chunk_count * MGC_CHUNK_NODES / 64;
+    memset(arena->free_bits + first_word, 0, MGC_CHUNK_NODES / 64 * sizeof(uint64_t));
+    memset(arena->free_summary + first_word / 64, 0, MGC_CHUNK_NODES / 64 / 64 * sizeof(uint64_t));
     arena->chunks[arena->chunk_count++] = chunk;
     return 0;
 }
 
-mgc_id mgc__alloc(uint8_t op, double data) {
+/* the lowest free id above `above`, taken out of the free set; 0 if none */
+static mgc_id take_free_above(mgc_arena *arena, mgc_id above) {
+    uint64_t start = (uint64_t)above + 1;
+    if (start >= arena->next_fresh) return 0;
+    size_t word = start / 64;
+    uint64_t bits = arena->free_bits[word] & (~0ull << (start % 64));
+    if (!bits) {
+        size_t words = (arena->next_fresh + 63) / 64;
+        size_t next = word + 1;
+        if (next >= words) return 0;
+        size_t group = next / 64;
+        uint64_t nonempty = arena->free_summary[group] & (~0ull << (next % 64));
+        while (!nonempty) {
+            if (++group * 64 >= words) return 0;
+            nonempty = arena->free_summary[group];
+        }
+        word = group * 64 + (size_t)__builtin_ctzll(nonempty);
+        bits = arena->free_bits[word];
+    }
+    uint64_t lowest = bits & -bits;
+    arena->free_bits[word] &= ~lowest;
+    if (!arena->free_bits[word]) arena->free_summary[word / 64] &= ~(1ull << (word % 64));
+    return (mgc_id)(word * 64 + (size_t)__builtin_ctzll(lowest));
+}
+
+static void put_free(mgc_arena *arena, mgc_id id) {
+    arena->free_bits[id / 64] |= 1ull << (id % 64);
+    arena->free_summary[id / 64 / 64] |= 1ull << (id / 64 % 64);
+}
+
+mgc_id mgc__alloc(uint8_t op, double data, mgc_id above) {
     mgc_arena *arena = &mgc__arena;
-    mgc_id id = arena->free_list;
-    if (id) {
-        arena->free_list = mgc__node(id)->in.next;
-    } else {
+    mgc_id id = take_free_above(arena, above);
+    if (!id) {
         if (arena->next_fresh == 0) arena->next_fresh = 1;  /* id 0 is never a node */
-        if (arena->next_fresh >> 32) return 0;
+        if (arena->next_fresh >= MGC_MAX_NODES) return 0;
         if ((arena->next_fresh >> MGC_CHUNK_BITS) >= arena->chunk_count &&
             grow_chunks(arena) != 0)
             return 0;
@@ -78,12 +104,6 @@ mgc_id mgc__alloc(uint8_t op, double data) {
     node->refs = 1;
     arena->live++;
     return id;
-}
-
-void mgc__adopt_children(mgc_node *node) {
-    uint32_t count;
-    const mgc_id *children = mgc__children(node, &count);
-    for (uint32_t i = 0; i < count; i++) mgc__node(children[i])->refs++;
 }
 
 /* ----------------------------------------------------------------------------
@@ -133,7 +153,7 @@ static uint32_t new_text(const char *bytes, size_t length) {
 }
 
 static uint32_t *text_field(mgc_node *node, int which) {
-    return which == MGC_TEXT_OP ? &node->extra.nary.op_text : &node->label;
+    return which == MGC_TEXT_OP ? &node->in.edges[MGC_EDGE_TEXT] : &node->label;
 }
 
 int mgc_set_text(mgc_id id, int which, const char *bytes, size_t length) {
@@ -181,8 +201,8 @@ void mgc__release(mgc_id id) {
     mgc_id dying = id;
     node->mark = 0;
     while (dying) {
-        node = mgc__node(dying);
         mgc_id current = dying;
+        node = mgc__node(current);
         dying = node->mark;
         uint32_t count;
         const mgc_id *children = mgc__children(node, &count);
@@ -193,14 +213,13 @@ void mgc__release(mgc_id id) {
                 dying = children[i];
             }
         }
+        if (node->label) free_text(node->label);
         if (node->flags & MGC_NARY_FLAG) {
-            arena->edge_bytes -= (size_t)node->extra.nary.count * sizeof(mgc_id);
+            if (node->in.edges[MGC_EDGE_TEXT]) free_text(node->in.edges[MGC_EDGE_TEXT]);
+            arena->edge_bytes -= ((size_t)count + MGC_EDGE_HEADER) * sizeof(mgc_id);
             free(node->in.edges);
         }
-        if (node->op == MGC_OPAQUE && node->extra.nary.op_text) free_text(node->extra.nary.op_text);
-        if (node->label) free_text(node->label);
-        node->in.next = arena->free_list;
-        arena->free_list = current;
+        put_free(arena, current);
         arena->live--;
     }
 }
@@ -257,7 +276,7 @@ int mgc_op(mgc_id id) {
 double mgc_exponent(mgc_id id, int *is_int) {
     mgc__lock();
     mgc_node *node = mgc__node(id);
-    double exponent = node->op == MGC_POW ? node->extra.exponent : 0.0;
+    double exponent = node->op == MGC_POW ? mgc__node(node->in.child[1])->data : 0.0;
     *is_int = (node->flags & MGC_INT_EXPONENT) != 0;
     mgc__unlock();
     return exponent;
@@ -266,7 +285,9 @@ double mgc_exponent(mgc_id id, int *is_int) {
 size_t mgc_children(mgc_id id, mgc_id *out, size_t capacity) {
     mgc__lock();
     uint32_t count;
-    const mgc_id *children = mgc__children(mgc__node(id), &count);
+    const mgc_node *node = mgc__node(id);
+    const mgc_id *children = mgc__children(node, &count);
+    if (node->op == MGC_POW) count = 1;  /* the exponent leaf is not a Value's child */
     if (capacity) memcpy(out, children, (count < capacity ? count : capacity) * sizeof(mgc_id));
     mgc__unlock();
     return count;
@@ -288,7 +309,7 @@ size_t mgc_bytes(void) {
     /* nodes up to the high-water mark: chunk pages past it are never touched */
     size_t bytes = (size_t)arena->next_fresh * sizeof(mgc_node) +
                    arena->chunk_capacity * sizeof(mgc_node *) + arena->edge_bytes +
-                   (arena->stack_capacity + arena->order_capacity) * sizeof(mgc_id) +
+                   (size_t)arena->chunk_capacity * MGC_CHUNK_NODES / 8 * 65 / 64 +
                    arena->text_capacity * (sizeof(char *) + sizeof(size_t)) + arena->text_bytes;
     mgc__unlock();
     return bytes;

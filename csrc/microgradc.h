@@ -80,16 +80,17 @@ size_t mgc_text(mgc_id id, int which, char *out, size_t capacity);
 enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
 
 /* ---------------------------------------------------------------------------
- * backward: root grad = 1, then every node's local rule in reverse topological
- * order, accumulating with +=. Returns 0, or -1 when memory ran out. */
+ * backward: root grad = 1, then the local rule of every node the root reaches,
+ * parents before children, accumulating with +=. Needs no memory: cannot fail. */
 
-int mgc_backward(mgc_id root);
+void mgc_backward(mgc_id root);
 
 /* ---------------------------------------------------------------------------
  * statistics */
 
 size_t mgc_live_nodes(void);
-/* bytes held by the core: node chunks, edge arrays, scratch, texts */
+/* bytes held by the core: nodes up to the high-water mark, the chunk table,
+ * free bits, edge arrays, texts */
 size_t mgc_bytes(void);
 size_t mgc_node_bytes(void);
 

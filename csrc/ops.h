@@ -15,16 +15,16 @@
 #include "microgradc.h"
 
 /* ----------------------------------------------------------------------------
- * forward: out = op(a, b), k the constant exponent of MGC_POW */
+ * forward: out = op(a, b); for MGC_POW, b is the constant exponent */
 
-static inline double mgc__forward(int op, double a, double b, double k) {
+static inline double mgc__forward(int op, double a, double b) {
     switch (op) {
     case MGC_ADD: return a + b;
     case MGC_MUL: return a * b;
     case MGC_SUB: return a - b;
     case MGC_DIV: return a / b;
     case MGC_NEG: return -a;
-    case MGC_POW: return pow(a, k);
+    case MGC_POW:
     case MGC_POWV: return pow(a, b);
     case MGC_RELU: return a < 0 ? 0.0 : a;            /* micrograd keeps NaN and -0.0 */
     case MGC_TANH: return tanh(a);                     /* no exp(2a) overflow */
@@ -39,7 +39,7 @@ static inline double mgc__forward(int op, double a, double b, double k) {
  * backward: given out = op(a, b) and g = d(root)/d(out), accumulate
  * d(root)/d(a) into *ga and d(root)/d(b) into *gb (they may be the same) */
 
-static inline void mgc__backward(int op, double a, double b, double k, double out, double g,
+static inline void mgc__backward(int op, double a, double b, double out, double g,
                                  double *ga, double *gb) {
     switch (op) {
     case MGC_ADD:
@@ -55,16 +55,18 @@ static inline void mgc__backward(int op, double a, double b, double k, double ou
         *gb += -g;
         break;
     case MGC_DIV:
-        /* in the forward pass this was a / b; torch's order of operations */
+        /* in the forward pass this was out = a / b; torch's -g * ((a / b) / b) */
         *ga += g / b;
-        *gb += -g * ((a / b) / b);
+        *gb += -g * (out / b);
         break;
     case MGC_NEG:
         *ga += -g;
         break;
     case MGC_POW:
-        /* micrograd: (k * a**(k-1)) * g; torch: the constant 0 has grad 0 */
-        if (k != 0.0) *ga += (k * pow(a, k - 1.0)) * g;
+        /* b is the constant k, which gets no grad. micrograd: (k * a**(k-1)) * g;
+         * torch: k = 0 gives 0. pow(a, 1.0) == a exactly, so k = 2 needs no call */
+        if (b == 2.0) *ga += (2.0 * a) * g;
+        else if (b != 0.0) *ga += (b * pow(a, b - 1.0)) * g;
         break;
     case MGC_POWV:
         if (b != 0.0) *ga += g * (b * pow(a, b - 1.0));
@@ -72,8 +74,9 @@ static inline void mgc__backward(int op, double a, double b, double k, double ou
         if (!(a == 0.0 && b >= 0.0)) *gb += g * (out * log(a));
         break;
     case MGC_RELU:
-        /* select, not multiply: a zero output passes no NaN or inf back */
-        if (out > 0) *ga += g;
+        /* torch's select: out <= 0 passes nothing back (not even a NaN or inf g),
+         * a NaN out passes g back */
+        if (!(out <= 0)) *ga += g;
         break;
     case MGC_TANH:
         *ga += (1.0 - out * out) * g;

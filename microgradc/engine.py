@@ -5,9 +5,8 @@ data, grad, children and op live in C and are read from there. Every op is one
 C call that makes the node and computes its value; backward() is one C call.
 """
 import numbers
+import sys
 import threading
-
-import numpy as np
 
 from ._core import ffi, lib
 
@@ -19,7 +18,6 @@ _NEG, _RELU, _TANH, _EXP, _LOG, _SIGMOID = (lib.MGC_NEG, lib.MGC_RELU, lib.MGC_T
 _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 'neg',
             _POWV: '**', _RELU: 'ReLU', _TANH: 'tanh', _EXP: 'exp', _LOG: 'log',
             _SIGMOID: 'sigmoid'}
-_REAL = (numbers.Real, np.bool_)
 NODE_BYTES = lib.mgc_node_bytes()
 
 # ids of dropped facades, released in C a batch at a time (one call, not one per drop)
@@ -59,9 +57,17 @@ def _wrap(node_id):
     return _node(node_id)
 
 
+def _is_real(x):
+    """Whether x is a real number: int, float, bool, a numpy scalar (numpy's bool included)."""
+    if isinstance(x, numbers.Real):
+        return True
+    numpy = sys.modules.get("numpy")  # without numpy loaded, x cannot be a numpy bool
+    return numpy is not None and isinstance(x, numpy.bool_)
+
+
 def _real(x, what):
-    """x as a float; TypeError unless x is a real number (int, float, bool, numpy scalar)."""
-    if isinstance(x, _REAL):
+    """x as a float; TypeError unless x is a real number."""
+    if _is_real(x):
         return float(x)
     raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
 
@@ -71,7 +77,7 @@ def _apply(op, value, other, scalar_first=0):
     if type(other) is Value:
         return _node(_binary(op, value._id, other._id))
     if type(other) is not float:
-        if not isinstance(other, _REAL):
+        if not _is_real(other):
             return NotImplemented
         other = float(other)
     return _node(_binary_scalar(op, value._id, other, scalar_first))
@@ -175,7 +181,7 @@ class Value:
         return _apply(_MUL, self, other)
 
     def __pow__(self, other):
-        if type(other) is Value or not isinstance(other, _REAL):
+        if type(other) is Value or not _is_real(other):
             return _apply(_POWV, self, other)
         return _node(lib.mgc_pow_const(self._id, float(other), isinstance(other, numbers.Integral)))
 
@@ -195,8 +201,7 @@ class Value:
         return _node(_unary(_SIGMOID, self._id))
 
     def backward(self):
-        if lib.mgc_backward(self._id):
-            _out_of_memory("ordering the graph")
+        lib.mgc_backward(self._id)
 
     def __neg__(self): # -self
         return _node(_unary(_NEG, self._id))
@@ -252,5 +257,5 @@ def live_nodes():
 
 
 def arena_bytes():
-    """Bytes the C core holds: nodes up to its high-water mark, edges, scratch, labels."""
+    """Bytes the C core holds: nodes up to its high-water mark, id bitmaps, edges, labels."""
     return lib.mgc_bytes()
