@@ -21,15 +21,21 @@ static uint32_t next_epoch(mgc_arena *arena) {
     return arena->epoch;
 }
 
-/* the local rule of one node, accumulating into its children's grads */
-static void node_backward(const mgc_node *node) {
-    if (node->op == MGC_OPAQUE) return;
-    mgc_node *a = mgc__node(node->in.child[0]);
-    double unused = 0.0;
-    mgc_node *b = node->in.child[1] ? mgc__node(node->in.child[1]) : NULL;
-    mgc__backward(node->op, a->data, b ? b->data : 0.0, node->data, node->grad, &a->grad,
-                  b ? &b->grad : &unused);
+/* whether a node has children, so that a sweep must visit it */
+static inline int has_children(const mgc_node *node) {
+    if (node->flags & MGC_NARY_FLAG) return node->in.edges[MGC_EDGE_COUNT] != 0;
+    return node->in.child[0] != 0;
 }
+
+/* marks a child reached; returns 1 if it is newly reached and has children */
+static inline size_t reach(mgc_node *child, uint32_t epoch) {
+    if (child->mark == epoch) return 0;
+    child->mark = epoch;
+    return (size_t)has_children(child);
+}
+
+/* stands in for the missing second child of a unary node */
+static mgc_node no_child;
 
 void mgc_backward(mgc_id root) {
     mgc__lock();
@@ -37,24 +43,22 @@ void mgc_backward(mgc_id root) {
     mgc_node *node = mgc__node(root);
     node->grad = 1.0;
     node->mark = epoch;
-    uint32_t count;
-    mgc__children(node, &count);
-    size_t pending = count ? 1 : 0;  /* reached nodes with children, not yet swept */
+    size_t pending = (size_t)has_children(node);  /* reached, with children, not yet swept */
     for (mgc_id id = root; pending; id--) {
         node = mgc__node(id);
-        if (node->mark != epoch) continue;
-        const mgc_id *children = mgc__children(node, &count);
-        if (!count) continue;
+        if (node->mark != epoch || !has_children(node)) continue;
         pending--;
-        node_backward(node);
-        for (uint32_t i = 0; i < count; i++) {
-            mgc_node *child = mgc__node(children[i]);
-            if (child->mark == epoch) continue;
-            child->mark = epoch;
-            uint32_t grandchildren;
-            mgc__children(child, &grandchildren);
-            if (grandchildren) pending++;
+        if (node->flags & MGC_NARY_FLAG) {  /* opaque: no rule, but its children are reached */
+            uint32_t count;
+            const mgc_id *children = mgc__children(node, &count);
+            for (uint32_t i = 0; i < count; i++) pending += reach(mgc__node(children[i]), epoch);
+            continue;
         }
+        mgc_node *a = mgc__node(node->in.child[0]);
+        mgc_node *b = node->in.child[1] ? mgc__node(node->in.child[1]) : &no_child;
+        mgc__backward(node->op, a->data, b->data, node->data, node->grad, &a->grad, &b->grad);
+        pending += reach(a, epoch);
+        if (b != &no_child) pending += reach(b, epoch);
     }
     mgc__unlock();
 }

@@ -7,11 +7,13 @@ C call that makes the node and computes its value; backward() is one C call.
 import numbers
 import sys
 import threading
+from array import array
 
 from ._core import ffi, lib
 
 _new = object.__new__
 _binary, _binary_scalar, _unary = lib.mgc_binary, lib.mgc_binary_scalar, lib.mgc_unary
+_pow_const = lib.mgc_pow_const
 _ADD, _MUL, _SUB, _DIV, _POWV = lib.MGC_ADD, lib.MGC_MUL, lib.MGC_SUB, lib.MGC_DIV, lib.MGC_POWV
 _NEG, _RELU, _TANH, _EXP, _LOG, _SIGMOID = (lib.MGC_NEG, lib.MGC_RELU, lib.MGC_TANH,
                                             lib.MGC_EXP, lib.MGC_LOG, lib.MGC_SIGMOID)
@@ -20,34 +22,36 @@ _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 
             _SIGMOID: 'sigmoid'}
 NODE_BYTES = lib.mgc_node_bytes()
 
-# ids of dropped facades, released in C a batch at a time (one call, not one per drop)
-_dead = []
+# ids of dropped facades, released in C a batch at a time (one call, not one per drop);
+# an array of C ints, so the batch reaches C without converting each id
+_dead = array("I")
 _DEAD_BATCH = 4096
 _flush_lock = threading.Lock()
 
 
 def _flush(blocking=False):
-    # a __del__ inside a flush finds the lock taken and leaves its id for the next one
+    # a __del__ inside a flush finds the lock taken and leaves its id for the next one;
+    # other threads may append while C runs, so C gets a copy of the batch
     if not _flush_lock.acquire(blocking):
         return
     try:
         count = len(_dead)
-        lib.mgc_release_many(_dead[:count], count)
+        batch = _dead[:count]
         del _dead[:count]
+        lib.mgc_release_many(ffi.from_buffer("mgc_id[]", batch), count)
     finally:
         _flush_lock.release()
 
 
-def _out_of_memory(what="a new node"):
-    raise MemoryError(f"microgradc: out of memory for {what}")
+def _out_of_memory(value):
+    value._id = 0  # the facade dies holding nothing
+    raise MemoryError("microgradc: out of memory for a new node")
 
 
 def _node(node_id):
     """A facade taking over the reference a C constructor returned (0: out of memory)."""
-    if not node_id:
-        _out_of_memory()
     value = _new(Value)
-    value._id = node_id
+    value._id = node_id or _out_of_memory(value)
     return value
 
 
@@ -59,7 +63,7 @@ def _wrap(node_id):
 
 def _is_real(x):
     """Whether x is a real number: int, float, bool, a numpy scalar (numpy's bool included)."""
-    if isinstance(x, numbers.Real):
+    if type(x) is float or type(x) is int or isinstance(x, numbers.Real):
         return True
     numpy = sys.modules.get("numpy")  # without numpy loaded, x cannot be a numpy bool
     return numpy is not None and isinstance(x, numpy.bool_)
@@ -74,13 +78,16 @@ def _real(x, what):
 
 def _apply(op, value, other, scalar_first=0):
     """value op other (other op value if scalar_first) for a number other, else NotImplemented."""
-    if type(other) is Value:
-        return _node(_binary(op, value._id, other._id))
-    if type(other) is not float:
-        if not _is_real(other):
-            return NotImplemented
-        other = float(other)
-    return _node(_binary_scalar(op, value._id, other, scalar_first))
+    kind = type(other)
+    out = _new(Value)  # made here, not by _node: this is the hottest path
+    if kind is Value:
+        out._id = _binary(op, value._id, other._id) or _out_of_memory(out)
+    elif kind is float or kind is int or _is_real(other):
+        out._id = _binary_scalar(op, value._id, float(other), scalar_first) or _out_of_memory(out)
+    else:
+        out._id = 0
+        return NotImplemented
+    return out
 
 
 def _text(node_id, which):
@@ -111,9 +118,7 @@ class Value:
             node_id = lib.mgc_opaque(data, [c._id for c in children], len(children))
         else:
             node_id = lib.mgc_leaf(data)
-        if not node_id:
-            _out_of_memory()
-        self._id = node_id
+        self._id = node_id or _out_of_memory(self)
         if _op:
             self._set_text(lib.MGC_TEXT_OP, _op)
         if label:
@@ -154,7 +159,7 @@ class Value:
     def _set_text(self, which, text):
         encoded = text.encode("utf-8")
         if lib.mgc_set_text(self._id, which, encoded, len(encoded)):
-            _out_of_memory("a label")
+            raise MemoryError("microgradc: out of memory for a label")
 
     @property
     def _prev(self):
@@ -183,7 +188,8 @@ class Value:
     def __pow__(self, other):
         if type(other) is Value or not _is_real(other):
             return _apply(_POWV, self, other)
-        return _node(lib.mgc_pow_const(self._id, float(other), isinstance(other, numbers.Integral)))
+        is_int = type(other) is int or isinstance(other, numbers.Integral)
+        return _node(_pow_const(self._id, other, is_int))
 
     def relu(self):
         return _node(_unary(_RELU, self._id))
