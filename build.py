@@ -23,12 +23,13 @@ def cdef_text():
 
 def compile_args():
     """Optimised, strict float64 (no fast-math); sanitized on request."""
-    args = ["-std=c11", "-O2", "-fno-fast-math", "-Wall", "-Wextra"]
+    # no contraction into fused multiply-adds: sums must round as Python's do
+    args = ["-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off", "-Wall", "-Wextra"]
     link = []
     if os.environ.get("MICROGRADC_SANITIZE") == "1":
         sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                     "-fno-omit-frame-pointer", "-g"]
-        args = ["-std=c11", "-O1", "-Wall", "-Wextra"] + sanitize
+        args = ["-std=c11", "-O1", "-ffp-contract=off", "-Wall", "-Wextra"] + sanitize
         link = sanitize
     return args, link
 

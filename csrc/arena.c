@@ -215,8 +215,9 @@ void mgc__release(mgc_id id) {
         }
         if (node->label) free_text(node->label);
         if (node->flags & MGC_NARY_FLAG) {
-            if (node->in.edges[MGC_EDGE_TEXT]) free_text(node->in.edges[MGC_EDGE_TEXT]);
-            arena->edge_bytes -= ((size_t)count + MGC_EDGE_HEADER) * sizeof(mgc_id);
+            if (node->op == MGC_OPAQUE && node->in.edges[MGC_EDGE_TEXT])
+                free_text(node->in.edges[MGC_EDGE_TEXT]);
+            arena->edge_bytes -= mgc__edge_words(node) * sizeof(mgc_id);
             free(node->in.edges);
         }
         put_free(arena, current);

@@ -34,6 +34,18 @@ static inline size_t reach(mgc_node *child, uint32_t epoch) {
     return (size_t)has_children(child);
 }
 
+/* the rule of a dot node: its children are w[0..n), x[0..n), then the bias
+ * if count is odd. In the forward pass this was bias + sum of w[i] * x[i]. */
+static void dot_backward(double g, const mgc_id *children, uint32_t count) {
+    uint32_t n = count / 2;
+    for (uint32_t i = 0; i < n; i++) {
+        mgc_node *w = mgc__node(children[i]), *x = mgc__node(children[n + i]);
+        w->grad += x->data * g;
+        x->grad += w->data * g;
+    }
+    if (count % 2) mgc__node(children[count - 1])->grad += g;
+}
+
 /* stands in for the missing second child of a unary node */
 static mgc_node no_child;
 
@@ -48,9 +60,11 @@ void mgc_backward(mgc_id root) {
         node = mgc__node(id);
         if (node->mark != epoch || !has_children(node)) continue;
         pending--;
-        if (node->flags & MGC_NARY_FLAG) {  /* opaque: no rule, but its children are reached */
+        if (node->flags & MGC_NARY_FLAG) {
             uint32_t count;
             const mgc_id *children = mgc__children(node, &count);
+            if (node->op == MGC_DOT) dot_backward(node->grad, children, count);
+            else if (node->op != MGC_OPAQUE) mgc__loss_backward(node);
             for (uint32_t i = 0; i < count; i++) pending += reach(mgc__node(children[i]), epoch);
             continue;
         }

@@ -21,8 +21,11 @@
 
 #define MGC_NARY_FLAG 0x1u       /* children live in an edge array */
 #define MGC_INT_EXPONENT 0x2u    /* MGC_POW: the exponent was given as an int */
+#define MGC_MEAN_FLAG 0x4u       /* MGC_MSE: the mean, not the sum */
 
-/* an edge array: [count, op text slot, child ids...] */
+/* an edge array: [count, op text slot, child ids..., extra words]; the only
+ * op with extra words is MGC_SOFTMAX_CE: one class index a row, the number of
+ * classes in the text slot */
 #define MGC_EDGE_COUNT 0
 #define MGC_EDGE_TEXT 1
 #define MGC_EDGE_HEADER 2
@@ -83,6 +86,13 @@ void mgc__unlock(void);
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above);
 /* drop one reference; frees and cascades iteratively at zero */
 void mgc__release(mgc_id id);
+/* an n-ary node over count children, with extra words after them in its edge
+ * array for the op's own use; one reference for the caller; 0 when memory ran out */
+mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size_t extra);
+/* a MGC_DOT node (see mgc_dot); 0 when memory ran out */
+mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
+/* the local rule of a fused loss node (losses.c) */
+void mgc__loss_backward(const mgc_node *node);
 
 /* every id the node holds a reference to (for POW, the exponent leaf too) */
 static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count) {
@@ -92,6 +102,14 @@ static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count)
     }
     *count = node->in.child[0] == 0 ? 0 : node->in.child[1] == 0 ? 1 : 2;
     return node->in.child;
+}
+
+/* the words of a node's edge array */
+static inline size_t mgc__edge_words(const mgc_node *node) {
+    const mgc_id *edges = node->in.edges;
+    size_t count = edges[MGC_EDGE_COUNT];
+    size_t extra = node->op == MGC_SOFTMAX_CE ? count / edges[MGC_EDGE_TEXT] : 0;
+    return MGC_EDGE_HEADER + count + extra;
 }
 
 #endif

@@ -33,7 +33,13 @@ enum mgc_op {
     MGC_EXP = 10,     /* 'exp'     */
     MGC_LOG = 11,     /* 'log'     */
     MGC_SIGMOID = 12, /* 'sigmoid' */
-    MGC_OPAQUE = 13   /* user-made node with children and no backward rule */
+    MGC_OPAQUE = 13,  /* user-made node with children and no backward rule */
+    MGC_DOT = 14,     /* 'dot'     bias + sum of w[i] * x[i]: a fused neuron */
+    MGC_MSE = 15,     /* 'mse'     sum of (p[i] - t[i])**2, or its mean */
+    MGC_HINGE = 16,   /* 'hinge'   mean of relu(1 - y[i] * s[i]) */
+    MGC_L2 = 17,      /* 'l2'      sum of p[i] * p[i] */
+    MGC_BCE = 18,     /* 'bce'     mean binary cross-entropy of logits z[i], targets y[i] */
+    MGC_SOFTMAX_CE = 19 /* 'softmax_ce' mean cross-entropy of softmax(row) and a class */
 };
 
 /* ---------------------------------------------------------------------------
@@ -51,6 +57,27 @@ mgc_id mgc_binary(int op, mgc_id a, mgc_id b);
 mgc_id mgc_binary_scalar(int op, mgc_id a, double s, int scalar_first);
 /* a node with the given data and children and no backward rule */
 mgc_id mgc_opaque(double data, const mgc_id *children, size_t count);
+/* count new leaves holding data[i], ids written to out; 0, or -1 when memory
+ * ran out (then nothing was made) */
+int mgc_leaves(const double *data, size_t count, mgc_id *out);
+/* bias + w[0] * x[0] + w[1] * x[1] + ..., added left to right as Python's
+ * sum(..., bias) does; bias 0 means none (the sum starts from 0.0) */
+mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
+/* a loss over pairs a[i], b[i] (MGC_MSE: predictions, targets; MGC_HINGE:
+ * scores, labels; MGC_BCE: logits, targets); mean selects MGC_MSE's mean */
+mgc_id mgc_pair_loss(int op, const mgc_id *a, const mgc_id *b, size_t count, int mean);
+/* sum of p[i] * p[i] */
+mgc_id mgc_l2(const mgc_id *p, size_t count);
+/* rows x classes logits, row after row; targets[r] < classes */
+mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const uint32_t *targets);
+/* dense layers in sequence: layer i maps sizes[i] inputs to sizes[i + 1]
+ * outputs, out[j] = act(dot(w_j, x, b_j)), with acts[i] one of MGC_RELU,
+ * MGC_TANH, MGC_SIGMOID or MGC_LEAF (linear). params holds, layer after layer,
+ * each neuron's weights then its bias (micrograd's parameters() order). The
+ * hidden outputs are held only by their parents; the last layer's ids go to
+ * out. 0, or -1 when memory ran out (then nothing was made) */
+int mgc_mlp(const mgc_id *params, const uint32_t *sizes, const int *acts, size_t layers,
+            const mgc_id *x, mgc_id *out);
 
 /* ---------------------------------------------------------------------------
  * lifetimes: a node lives while references to it are held */
@@ -84,6 +111,18 @@ enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
  * parents before children, accumulating with +=. Needs no memory: cannot fail. */
 
 void mgc_backward(mgc_id root);
+
+/* ---------------------------------------------------------------------------
+ * optimizers over arrays of parameter ids (torch.optim's arithmetic); the
+ * caller keeps the state arrays, count doubles each, zeroed before step 1 */
+
+void mgc_zero_grad(const mgc_id *ids, size_t count);
+/* velocity may be NULL when momentum is 0; steps_taken counts earlier calls */
+void mgc_sgd_step(const mgc_id *ids, size_t count, double lr, double momentum,
+                  double weight_decay, double *velocity, uint64_t steps_taken);
+/* step is this step's number, from 1 */
+void mgc_adam_step(const mgc_id *ids, size_t count, double lr, double beta1, double beta2,
+                   double eps, double weight_decay, double *m, double *v, uint64_t step);
 
 /* ---------------------------------------------------------------------------
  * statistics */

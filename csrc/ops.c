@@ -71,28 +71,72 @@ mgc_id mgc_binary_scalar(int op, mgc_id a, double s, int scalar_first) {
 }
 
 mgc_id mgc_opaque(double data, const mgc_id *children, size_t count) {
-    if (count > UINT32_MAX - MGC_EDGE_HEADER) return 0;
-    size_t bytes = (count + MGC_EDGE_HEADER) * sizeof(mgc_id);
+    mgc__lock();
+    mgc_id id = mgc__nary(MGC_OPAQUE, data, children, count, 0);
+    mgc__unlock();
+    return id;
+}
+
+int mgc_leaves(const double *data, size_t count, mgc_id *out) {
+    mgc__lock();
+    size_t made = 0;
+    while (made < count && (out[made] = mgc__alloc(MGC_LEAF, data[made], 0))) made++;
+    if (made < count)
+        while (made) mgc__release(out[--made]);
+    mgc__unlock();
+    return made == count ? 0 : -1;
+}
+
+/* ----------------------------------------------------------------------------
+ * n-ary nodes: children in an edge array [count, text, ids..., extra words] */
+
+mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size_t extra) {
+    if (count + extra > UINT32_MAX - MGC_EDGE_HEADER) return 0;
+    size_t bytes = (MGC_EDGE_HEADER + count + extra) * sizeof(mgc_id);
     mgc_id *edges = malloc(bytes);
     if (!edges) return 0;
+    mgc_id above = 0;
+    for (size_t i = 0; i < count; i++)
+        if (children[i] > above) above = children[i];
+    mgc_id id = mgc__alloc((uint8_t)op, data, above);
+    if (!id) {
+        free(edges);
+        return 0;
+    }
     edges[MGC_EDGE_COUNT] = (mgc_id)count;
     edges[MGC_EDGE_TEXT] = 0;
-    mgc_id above = 0;
+    if (count) memcpy(edges + MGC_EDGE_HEADER, children, count * sizeof(mgc_id));
+    mgc_node *node = mgc__node(id);
+    node->in.edges = edges;
+    node->flags |= MGC_NARY_FLAG;
+    mgc__arena.edge_bytes += bytes;
+    for (size_t i = 0; i < count; i++) mgc__node(children[i])->refs++;
+    return id;
+}
+
+/* ----------------------------------------------------------------------------
+ * dot: a neuron's sum as one node, children w..., x..., then the bias */
+
+mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
+    if (count > (UINT32_MAX - MGC_EDGE_HEADER - 1) / 2) return 0;
+    size_t n = 2 * count + (bias != 0);
+    mgc_id local[64], *children = n <= 64 ? local : malloc(n * sizeof(mgc_id));
+    if (!children) return 0;
+    double sum = bias ? mgc__node(bias)->data : 0.0;
     for (size_t i = 0; i < count; i++) {
-        edges[MGC_EDGE_HEADER + i] = children[i];
-        if (children[i] > above) above = children[i];
+        sum = sum + mgc__node(w[i])->data * mgc__node(x[i])->data;
+        children[i] = w[i];
+        children[count + i] = x[i];
     }
+    if (bias) children[2 * count] = bias;
+    mgc_id id = mgc__nary(MGC_DOT, sum, children, n, 0);
+    if (children != local) free(children);
+    return id;
+}
+
+mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
     mgc__lock();
-    mgc_id id = mgc__alloc(MGC_OPAQUE, data, above);
-    if (id) {
-        mgc_node *node = mgc__node(id);
-        node->in.edges = edges;
-        node->flags |= MGC_NARY_FLAG;
-        mgc__arena.edge_bytes += bytes;
-        for (size_t i = 0; i < count; i++) mgc__node(children[i])->refs++;
-    } else {
-        free(edges);
-    }
+    mgc_id id = mgc__dot(w, x, count, bias);
     mgc__unlock();
     return id;
 }

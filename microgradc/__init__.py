@@ -2,7 +2,9 @@
 
     from microgradc import Value      # or: from microgradc.engine import Value
 """
+from . import losses, nn, optim
 from .engine import Value
+from .fused import dot
 
-__all__ = ["Value"]
+__all__ = ["Value", "dot", "losses", "nn", "optim"]
 __version__ = "0.1.0"

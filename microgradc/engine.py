@@ -19,7 +19,8 @@ _NEG, _RELU, _TANH, _EXP, _LOG, _SIGMOID = (lib.MGC_NEG, lib.MGC_RELU, lib.MGC_T
                                             lib.MGC_EXP, lib.MGC_LOG, lib.MGC_SIGMOID)
 _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 'neg',
             _POWV: '**', _RELU: 'ReLU', _TANH: 'tanh', _EXP: 'exp', _LOG: 'log',
-            _SIGMOID: 'sigmoid'}
+            _SIGMOID: 'sigmoid', lib.MGC_DOT: 'dot', lib.MGC_MSE: 'mse', lib.MGC_HINGE: 'hinge',
+            lib.MGC_L2: 'l2', lib.MGC_BCE: 'bce', lib.MGC_SOFTMAX_CE: 'softmax_ce'}
 NODE_BYTES = lib.mgc_node_bytes()
 
 # ids of dropped facades, released in C a batch at a time (one call, not one per drop);
@@ -88,6 +89,30 @@ def _apply(op, value, other, scalar_first=0):
         out._id = 0
         return NotImplemented
     return out
+
+
+def _ids(values, what):
+    """The node id of each of values, a Value's own or, for a real number, a new leaf's.
+
+    Returns (ids, made): made lists the new leaves, each holding a reference that the
+    caller hands back with _release(made) once the nodes it builds hold them.
+    """
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    ids = [v._id if isinstance(v, Value) else 0 for v in values]
+    numbers = [i for i, node_id in enumerate(ids) if not node_id]
+    if not numbers:
+        return ids, ()
+    made = ffi.new("mgc_id[]", len(numbers))
+    if lib.mgc_leaves([_real(values[i], what) for i in numbers], len(numbers), made):
+        raise MemoryError("microgradc: out of memory for new leaves")
+    for i, leaf in zip(numbers, made):
+        ids[i] = leaf
+    return ids, made
+
+
+def _release(made):
+    if made:
+        lib.mgc_release_many(made, len(made))
 
 
 def _text(node_id, which):

@@ -1,0 +1,63 @@
+/*
+ * layers.c: dense layers built in one call. A neuron is one dot node (ops.c)
+ * and, unless linear, one activation node over it: the nodes and numbers
+ * micrograd's Neuron would give, without a Python call per scalar.
+ *
+ * Parameters come as ids in micrograd's parameters() order: for each neuron,
+ * its weights then its bias; for an MLP, layer after layer.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "ops.h"
+
+/* act(dot) for one neuron, holding one reference for the caller; lock held */
+static mgc_id neuron(const mgc_id *params, size_t nin, int act, const mgc_id *x) {
+    mgc_id sum = mgc__dot(params, x, nin, params[nin]);
+    if (!sum || act == MGC_LEAF) return sum;
+    mgc_id out = mgc__alloc((uint8_t)act, 0.0, sum);
+    if (out) {
+        mgc_node *node = mgc__node(out);
+        node->in.child[0] = sum;
+        node->data = mgc__forward(act, mgc__node(sum)->data, 0.0);
+    } else {
+        mgc__release(sum);
+    }
+    return out;  /* the activation now holds the dot's reference */
+}
+
+/* lock held */
+static int layer(const mgc_id *params, size_t nin, size_t nout, int act, const mgc_id *x,
+                 mgc_id *out) {
+    for (size_t j = 0; j < nout; j++) {
+        out[j] = neuron(params + j * (nin + 1), nin, act, x);
+        if (!out[j]) {
+            while (j) mgc__release(out[--j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int mgc_mlp(const mgc_id *params, const uint32_t *sizes, const int *acts, size_t layers,
+            const mgc_id *x, mgc_id *out) {
+    size_t widest = 0;
+    for (size_t i = 1; i < layers; i++)
+        if (sizes[i] > widest) widest = sizes[i];
+    mgc_id *hidden = malloc(2 * (widest ? widest : 1) * sizeof(mgc_id));
+    if (!hidden) return -1;
+    mgc__lock();
+    int status = 0;
+    const mgc_id *input = x;
+    for (size_t i = 0; i < layers && status == 0; i++) {
+        mgc_id *output = i + 1 == layers ? out : hidden + (i % 2) * widest;
+        status = layer(params, sizes[i], sizes[i + 1], acts[i], input, output);
+        if (i > 0)  /* the previous hidden layer is held by this one now, or dies */
+            for (uint32_t j = 0; j < sizes[i]; j++) mgc__release(input[j]);
+        params += (size_t)sizes[i + 1] * (sizes[i] + 1);
+        input = output;
+    }
+    mgc__unlock();
+    free(hidden);
+    return status;
+}
