@@ -11,7 +11,7 @@ parameter's value through .data or load_state_dict().
 """
 import random
 
-from .engine import Value
+from .engine import Value, _is_real
 from .fused import ACTIVATIONS, Dense, dot
 
 _NAMES = {'relu': 'ReLU', 'tanh': 'Tanh', 'sigmoid': 'Sigmoid', 'linear': 'Linear'}
@@ -34,11 +34,18 @@ class Module:
         return {name: p.data for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
-        """Set every parameter's data from state; ValueError unless its names are exactly ours."""
+        """Set every parameter's data from state, all or nothing.
+
+        Raises ValueError unless state has exactly our names, each with one real number.
+        """
         named = dict(self.named_parameters())
         if set(state) != set(named):
             missing, extra = sorted(set(named) - set(state)), sorted(set(state) - set(named))
             raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {extra}")
+        for name in named:
+            if not _is_real(state[name]):
+                raise ValueError(f"state_dict[{name!r}] must be one real number, "
+                                 f"not {type(state[name]).__name__}")
         for name, p in named.items():
             p.data = state[name]
 
