@@ -64,7 +64,7 @@ void mgc_backward(mgc_id root) {
             uint32_t count;
             const mgc_id *children = mgc__children(node, &count);
             if (node->op == MGC_DOT) dot_backward(node->grad, children, count);
-            else if (node->op != MGC_OPAQUE) mgc__loss_backward(node);
+            else if (node->op != MGC_OPAQUE) mgc__loss_node_backward(node);
             for (uint32_t i = 0; i < count; i++) pending += reach(mgc__node(children[i]), epoch);
             continue;
         }

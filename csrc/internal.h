@@ -69,6 +69,9 @@ typedef struct {
     uint32_t text_capacity;      /* slots allocated */
     uint32_t text_free;          /* a free slot; 0 = none */
     size_t text_bytes;           /* bytes held in texts */
+    double *loss_scratch;        /* values and grads of a loss node's children: room for
+                                    the largest loss ever made, so backward never allocates */
+    size_t loss_scratch_capacity; /* in doubles */
 } mgc_arena;
 
 extern mgc_arena mgc__arena;
@@ -91,8 +94,23 @@ void mgc__release(mgc_id id);
 mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size_t extra);
 /* a MGC_DOT node (see mgc_dot); 0 when memory ran out */
 mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
-/* the local rule of a fused loss node (losses.c) */
-void mgc__loss_backward(const mgc_node *node);
+/* ----------------------------------------------------------------------------
+ * fused losses (losses.c): kernels over the children's values v[0..count),
+ * accumulating gradients into gv[0..count) */
+
+typedef struct {
+    int op;                      /* MGC_MSE ... MGC_SOFTMAX_CE */
+    uint32_t count;              /* children */
+    int mean;                    /* MGC_MSE: mean, not sum */
+    uint32_t classes;            /* MGC_SOFTMAX_CE: row length */
+    const uint32_t *targets;     /* MGC_SOFTMAX_CE: one class a row */
+} mgc_loss;
+
+double mgc__loss_forward(const mgc_loss *loss, const double *v);
+void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double *gv);
+/* the loss a node computes, and its local rule in the eager graph */
+mgc_loss mgc__node_loss(const mgc_node *node);
+void mgc__loss_node_backward(const mgc_node *node);
 
 /* every id the node holds a reference to (for POW, the exponent leaf too) */
 static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count) {

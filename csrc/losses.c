@@ -1,76 +1,78 @@
 /*
  * losses.c: losses as single n-ary nodes, forward and backward side by side.
  *
- * Each loss is the number its unfused graph would give, one call and one node
- * instead of several per element. Where micrograd's demo or lecture spells the
- * loss out (hinge, l2, mse) the arithmetic follows that spelling, operation for
- * operation, so the fused node is bit-identical to it; the cross-entropies
- * follow PyTorch's stable formulas (no overflow for logits of 1000).
+ * The kernels work on the children's values gathered into an array (v) and
+ * accumulate into an array of gradients (gv) of the same layout, so the eager
+ * graph and a compiled tape share them. Each loss is the number its unfused
+ * graph would give: where micrograd's demo or lecture spells the loss out
+ * (hinge, l2, mse) the arithmetic follows that spelling operation for
+ * operation; the cross-entropies follow PyTorch's stable formulas.
+ *
+ * Layouts: pair losses (mse, hinge, bce) take a[0..n) then b[0..n); l2 takes
+ * p[0..n); softmax_ce takes rows x classes logits, row after row.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
-
-static double data(mgc_id id) { return mgc__node(id)->data; }
-static double *grad(mgc_id id) { return &mgc__node(id)->grad; }
 
 /* ----------------------------------------------------------------------------
  * mse: sum((p - t)**2), or that sum / n */
 
-static double mse_forward(const mgc_id *p, const mgc_id *t, size_t n, int mean) {
+static double mse_forward(const double *p, const double *t, size_t n, int mean) {
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum = sum + pow(data(p[i]) - data(t[i]), 2.0);
+    for (size_t i = 0; i < n; i++) sum = sum + pow(p[i] - t[i], 2.0);
     return mean ? sum / (double)n : sum;
 }
 
-static void mse_backward(const mgc_id *p, const mgc_id *t, size_t n, int mean, double g) {
+static void mse_backward(const double *p, const double *t, size_t n, int mean, double g,
+                         double *gp, double *gt) {
     /* in the forward pass each term was pow(d, 2) with d = p - t */
     double g_sum = mean ? g / (double)n : g;
     for (size_t i = 0; i < n; i++) {
-        double g_d = (2.0 * (data(p[i]) - data(t[i]))) * g_sum;
-        *grad(p[i]) += g_d;
-        *grad(t[i]) += -g_d;
+        double g_d = (2.0 * (p[i] - t[i])) * g_sum;
+        gp[i] += g_d;
+        gt[i] += -g_d;
     }
 }
 
 /* ----------------------------------------------------------------------------
  * hinge: micrograd's demo, sum(relu(1 + s * -y)) * (1.0 / n) */
 
-static double hinge_forward(const mgc_id *s, const mgc_id *y, size_t n) {
+static double hinge_forward(const double *s, const double *y, size_t n) {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double margin = 1.0 + data(s[i]) * -data(y[i]);
+        double margin = 1.0 + s[i] * -y[i];
         sum = sum + (margin < 0 ? 0.0 : margin);
     }
     return sum * (1.0 / (double)n);
 }
 
-static void hinge_backward(const mgc_id *s, const mgc_id *y, size_t n, double g) {
+static void hinge_backward(const double *s, const double *y, size_t n, double g, double *gs,
+                           double *gy) {
     double g_sum = (1.0 / (double)n) * g;
     for (size_t i = 0; i < n; i++) {
-        double score = data(s[i]), label = data(y[i]);
-        double margin = 1.0 + score * -label;
-        if (margin <= 0) continue;  /* relu passes nothing back */
-        *grad(s[i]) += -label * g_sum;
-        *grad(y[i]) += -(score * g_sum);
+        if (1.0 + s[i] * -y[i] <= 0) continue;  /* relu passes nothing back */
+        gs[i] += -y[i] * g_sum;
+        gy[i] += -(s[i] * g_sum);
     }
 }
 
 /* ----------------------------------------------------------------------------
  * l2: sum(p * p) */
 
-static double l2_forward(const mgc_id *p, size_t n) {
+static double l2_forward(const double *p, size_t n) {
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum = sum + data(p[i]) * data(p[i]);
+    for (size_t i = 0; i < n; i++) sum = sum + p[i] * p[i];
     return sum;
 }
 
-static void l2_backward(const mgc_id *p, size_t n, double g) {
+static void l2_backward(const double *p, size_t n, double g, double *gp) {
     for (size_t i = 0; i < n; i++) {
         /* p * p has p as both children: each side adds its share */
-        *grad(p[i]) += data(p[i]) * g;
-        *grad(p[i]) += data(p[i]) * g;
+        gp[i] += p[i] * g;
+        gp[i] += p[i] * g;
     }
 }
 
@@ -78,22 +80,19 @@ static void l2_backward(const mgc_id *p, size_t n, double g) {
  * binary cross-entropy from logits, PyTorch's stable form:
  * max(z, 0) - z * y + log1p(exp(-|z|)), mean over n */
 
-static double bce_forward(const mgc_id *z, const mgc_id *y, size_t n) {
+static double bce_forward(const double *z, const double *y, size_t n) {
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double logit = data(z[i]);
-        sum = sum + (fmax(logit, 0.0) - logit * data(y[i]) + log1p(exp(-fabs(logit))));
-    }
+    for (size_t i = 0; i < n; i++)
+        sum = sum + (fmax(z[i], 0.0) - z[i] * y[i] + log1p(exp(-fabs(z[i]))));
     return sum / (double)n;
 }
 
-static void bce_backward(const mgc_id *z, const mgc_id *y, size_t n, double g) {
+static void bce_backward(const double *z, const double *y, size_t n, double g, double *gz,
+                         double *gy) {
     double g_term = g / (double)n;
     for (size_t i = 0; i < n; i++) {
-        double logit = data(z[i]);
-        double sigmoid = 1.0 / (1.0 + exp(-logit));
-        *grad(z[i]) += (sigmoid - data(y[i])) * g_term;
-        *grad(y[i]) += -logit * g_term;
+        gz[i] += (1.0 / (1.0 + exp(-z[i])) - y[i]) * g_term;
+        gy[i] += -z[i] * g_term;
     }
 }
 
@@ -103,99 +102,143 @@ static void bce_backward(const mgc_id *z, const mgc_id *y, size_t n, double g) {
  * mean over rows */
 
 /* the row's max, and log(sum(exp(z - max))) in *log_sum */
-static double row_shift(const mgc_id *row, size_t classes, double *log_sum) {
-    double max = data(row[0]);
-    for (size_t j = 1; j < classes; j++) max = fmax(max, data(row[j]));
+static double row_shift(const double *z, size_t classes, double *log_sum) {
+    double max = z[0];
+    for (size_t j = 1; j < classes; j++) max = fmax(max, z[j]);
     double sum = 0.0;
-    for (size_t j = 0; j < classes; j++) sum += exp(data(row[j]) - max);
+    for (size_t j = 0; j < classes; j++) sum += exp(z[j] - max);
     *log_sum = log(sum);
     return max;
 }
 
-static double softmax_ce_forward(const mgc_id *z, size_t rows, size_t classes,
+static double softmax_ce_forward(const double *z, size_t rows, size_t classes,
                                  const uint32_t *targets) {
     double total = 0.0;
-    for (size_t r = 0; r < rows; r++) {
-        const mgc_id *row = z + r * classes;
-        double log_sum, max = row_shift(row, classes, &log_sum);
-        total += -((data(row[targets[r]]) - max) - log_sum);
+    for (size_t r = 0; r < rows; r++, z += classes) {
+        double log_sum, max = row_shift(z, classes, &log_sum);
+        total += -((z[targets[r]] - max) - log_sum);
     }
     return total / (double)rows;
 }
 
-static void softmax_ce_backward(const mgc_id *z, size_t rows, size_t classes,
-                                const uint32_t *targets, double g) {
+static void softmax_ce_backward(const double *z, size_t rows, size_t classes,
+                                const uint32_t *targets, double g, double *gz) {
     double g_row = g / (double)rows;
-    for (size_t r = 0; r < rows; r++) {
-        const mgc_id *row = z + r * classes;
-        double log_sum, max = row_shift(row, classes, &log_sum);
-        for (size_t j = 0; j < classes; j++) {
-            double softmax = exp((data(row[j]) - max) - log_sum);
-            *grad(row[j]) += g_row * (softmax - (j == targets[r] ? 1.0 : 0.0));
-        }
+    for (size_t r = 0; r < rows; r++, z += classes, gz += classes) {
+        double log_sum, max = row_shift(z, classes, &log_sum);
+        for (size_t j = 0; j < classes; j++)
+            gz[j] += g_row * (exp((z[j] - max) - log_sum) - (j == targets[r] ? 1.0 : 0.0));
     }
 }
 
 /* ----------------------------------------------------------------------------
- * the loss nodes */
+ * dispatch over the loss ops */
 
-void mgc__loss_backward(const mgc_node *node) {
-    const mgc_id *edges = node->in.edges;
-    const mgc_id *children = edges + MGC_EDGE_HEADER;
-    size_t count = edges[MGC_EDGE_COUNT], half = count / 2;
-    double g = node->grad;
-    switch (node->op) {
-    case MGC_MSE:
-        mse_backward(children, children + half, half, node->flags & MGC_MEAN_FLAG, g);
-        break;
-    case MGC_HINGE: hinge_backward(children, children + half, half, g); break;
-    case MGC_L2: l2_backward(children, count, g); break;
-    case MGC_BCE: bce_backward(children, children + half, half, g); break;
-    case MGC_SOFTMAX_CE: {
-        size_t classes = edges[MGC_EDGE_TEXT];
-        softmax_ce_backward(children, count / classes, classes, children + count, g);
-        break;
+double mgc__loss_forward(const mgc_loss *loss, const double *v) {
+    size_t n = loss->count, half = n / 2;
+    switch (loss->op) {
+    case MGC_MSE: return mse_forward(v, v + half, half, loss->mean);
+    case MGC_HINGE: return hinge_forward(v, v + half, half);
+    case MGC_L2: return l2_forward(v, n);
+    case MGC_BCE: return bce_forward(v, v + half, half);
+    case MGC_SOFTMAX_CE: return softmax_ce_forward(v, n / loss->classes, loss->classes, loss->targets);
+    default: return 0.0;
     }
+}
+
+void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double *gv) {
+    size_t n = loss->count, half = n / 2;
+    switch (loss->op) {
+    case MGC_MSE: mse_backward(v, v + half, half, loss->mean, g, gv, gv + half); break;
+    case MGC_HINGE: hinge_backward(v, v + half, half, g, gv, gv + half); break;
+    case MGC_L2: l2_backward(v, n, g, gv); break;
+    case MGC_BCE: bce_backward(v, v + half, half, g, gv, gv + half); break;
+    case MGC_SOFTMAX_CE:
+        softmax_ce_backward(v, n / loss->classes, loss->classes, loss->targets, g, gv);
+        break;
     default: break;
     }
+}
+
+/* ----------------------------------------------------------------------------
+ * loss nodes in the eager graph: children gathered into the arena's scratch */
+
+mgc_loss mgc__node_loss(const mgc_node *node) {
+    const mgc_id *edges = node->in.edges;
+    mgc_loss loss = {node->op, edges[MGC_EDGE_COUNT], (node->flags & MGC_MEAN_FLAG) != 0, 1, NULL};
+    if (node->op == MGC_SOFTMAX_CE) {
+        loss.classes = edges[MGC_EDGE_TEXT];
+        loss.targets = edges + MGC_EDGE_HEADER + loss.count;
+    }
+    return loss;
+}
+
+/* values of the children into scratch[0..count); grads zeroed in scratch[count..2 count) */
+static void gather(const mgc_id *children, size_t count, double *scratch) {
+    for (size_t i = 0; i < count; i++) scratch[i] = mgc__node(children[i])->data;
+    memset(scratch + count, 0, count * sizeof(double));
+}
+
+void mgc__loss_node_backward(const mgc_node *node) {
+    mgc_loss loss = mgc__node_loss(node);
+    const mgc_id *children = node->in.edges + MGC_EDGE_HEADER;
+    double *scratch = mgc__arena.loss_scratch;
+    gather(children, loss.count, scratch);
+    mgc__loss_backward(&loss, scratch, node->grad, scratch + loss.count);
+    for (size_t i = 0; i < loss.count; i++) mgc__node(children[i])->grad += scratch[loss.count + i];
+}
+
+/* a loss node over children, with extra words for softmax_ce's targets; lock held */
+static mgc_id make_loss(mgc_loss loss, const mgc_id *children) {
+    mgc_arena *arena = &mgc__arena;
+    if (2 * loss.count > arena->loss_scratch_capacity) {
+        double *grown = realloc(arena->loss_scratch, 2 * loss.count * sizeof(double));
+        if (!grown) return 0;
+        arena->loss_scratch = grown;
+        arena->loss_scratch_capacity = 2 * loss.count;
+    }
+    gather(children, loss.count, arena->loss_scratch);
+    double value = mgc__loss_forward(&loss, arena->loss_scratch);
+    size_t rows = loss.op == MGC_SOFTMAX_CE ? loss.count / loss.classes : 0;
+    mgc_id id = mgc__nary(loss.op, value, children, loss.count, rows);
+    if (!id) return 0;
+    mgc_node *node = mgc__node(id);
+    if (loss.mean) node->flags |= MGC_MEAN_FLAG;
+    if (rows) {
+        node->in.edges[MGC_EDGE_TEXT] = loss.classes;
+        memcpy(node->in.edges + MGC_EDGE_HEADER + loss.count, loss.targets, rows * sizeof(uint32_t));
+    }
+    return id;
 }
 
 mgc_id mgc_pair_loss(int op, const mgc_id *a, const mgc_id *b, size_t count, int mean) {
     if (count == 0 || count > UINT32_MAX / 2) return 0;
     mgc_id *children = malloc(2 * count * sizeof(mgc_id));
     if (!children) return 0;
-    for (size_t i = 0; i < count; i++) {
-        children[i] = a[i];
-        children[count + i] = b[i];
-    }
+    memcpy(children, a, count * sizeof(mgc_id));
+    memcpy(children + count, b, count * sizeof(mgc_id));
+    mgc_loss loss = {op, (uint32_t)(2 * count), op == MGC_MSE && mean, 1, NULL};
     mgc__lock();
-    double value = op == MGC_MSE     ? mse_forward(a, b, count, mean)
-                 : op == MGC_HINGE   ? hinge_forward(a, b, count)
-                                     : bce_forward(a, b, count);
-    mgc_id id = mgc__nary(op, value, children, 2 * count, 0);
-    if (id && op == MGC_MSE && mean) mgc__node(id)->flags |= MGC_MEAN_FLAG;
+    mgc_id id = make_loss(loss, children);
     mgc__unlock();
     free(children);
     return id;
 }
 
 mgc_id mgc_l2(const mgc_id *p, size_t count) {
+    if (count == 0 || count > UINT32_MAX) return 0;
+    mgc_loss loss = {MGC_L2, (uint32_t)count, 0, 1, NULL};
     mgc__lock();
-    mgc_id id = mgc__nary(MGC_L2, l2_forward(p, count), p, count, 0);
+    mgc_id id = make_loss(loss, p);
     mgc__unlock();
     return id;
 }
 
 mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const uint32_t *targets) {
-    if (rows == 0 || classes == 0 || classes > UINT32_MAX / rows) return 0;
+    if (rows == 0 || classes == 0 || classes > UINT32_MAX / 2 / rows) return 0;
+    mgc_loss loss = {MGC_SOFTMAX_CE, (uint32_t)(rows * classes), 0, (uint32_t)classes, targets};
     mgc__lock();
-    double value = softmax_ce_forward(logits, rows, classes, targets);
-    mgc_id id = mgc__nary(MGC_SOFTMAX_CE, value, logits, rows * classes, rows);
-    if (id) {
-        mgc_id *edges = mgc__node(id)->in.edges;
-        edges[MGC_EDGE_TEXT] = (mgc_id)classes;
-        for (size_t r = 0; r < rows; r++) edges[MGC_EDGE_HEADER + rows * classes + r] = targets[r];
-    }
+    mgc_id id = make_loss(loss, logits);
     mgc__unlock();
     return id;
 }
