@@ -106,6 +106,15 @@ mgc_id mgc__alloc(uint8_t op, double data, mgc_id above) {
     return id;
 }
 
+uint32_t mgc__next_epoch(void) {
+    mgc_arena *arena = &mgc__arena;
+    if (++arena->epoch == 0) {  /* wrapped: clear every mark so none looks reached */
+        for (uint64_t id = 1; id < arena->next_fresh; id++) mgc__node((mgc_id)id)->mark = 0;
+        arena->epoch = 1;
+    }
+    return arena->epoch;
+}
+
 /* ----------------------------------------------------------------------------
  * texts: labels and opaque _op strings, in slots a node names by number */
 

@@ -87,6 +87,8 @@ void mgc__unlock(void);
 /* a fresh node with an id greater than above, refs = 1, grad = 0 and no
  * children; 0 when memory ran out */
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above);
+/* a new stamp for marking reached nodes; never 0, so a mark of 0 is never reached */
+uint32_t mgc__next_epoch(void);
 /* drop one reference; frees and cascades iteratively at zero */
 void mgc__release(mgc_id id);
 /* an n-ary node over count children, with extra words after them in its edge
@@ -111,6 +113,12 @@ void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double 
 /* the loss a node computes, and its local rule in the eager graph */
 mgc_loss mgc__node_loss(const mgc_node *node);
 void mgc__loss_node_backward(const mgc_node *node);
+
+/* an arena node's value or grad, as ops.h's kernels reach a child */
+static inline double *mgc__node_slot(void *unused, uint32_t id, int grad) {
+    (void)unused;
+    return grad ? &mgc__node(id)->grad : &mgc__node(id)->data;
+}
 
 /* every id the node holds a reference to (for POW, the exponent leaf too) */
 static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count) {

@@ -113,6 +113,21 @@ enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
 void mgc_backward(mgc_id root);
 
 /* ---------------------------------------------------------------------------
+ * tapes: the graph reachable from outputs frozen into a program (tape.c) */
+
+typedef struct mgc_tape mgc_tape;
+
+/* outputs[0] is the loss that runs backpropagate; inputs are leaves whose
+ * values each run supplies. NULL when memory ran out. */
+mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_id *inputs,
+                         size_t input_count);
+/* forward with inputs[0..input_count), backward from the loss, the live
+ * leaves' grads added into the arena; the outputs' values into outputs */
+void mgc_tape_run(mgc_tape *tape, const double *inputs, double *outputs);
+size_t mgc_tape_slots(const mgc_tape *tape);
+void mgc_tape_free(mgc_tape *tape);
+
+/* ---------------------------------------------------------------------------
  * optimizers over arrays of parameter ids (torch.optim's arithmetic); the
  * caller keeps the state arrays, count doubles each, zeroed before step 1 */
 

@@ -119,16 +119,13 @@ mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size
 
 mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
     if (count > (UINT32_MAX - MGC_EDGE_HEADER - 1) / 2) return 0;
-    size_t n = 2 * count + (bias != 0);
+    uint32_t n = (uint32_t)(2 * count + (bias != 0));
     mgc_id local[64], *children = n <= 64 ? local : malloc(n * sizeof(mgc_id));
     if (!children) return 0;
-    double sum = bias ? mgc__node(bias)->data : 0.0;
-    for (size_t i = 0; i < count; i++) {
-        sum = sum + mgc__node(w[i])->data * mgc__node(x[i])->data;
-        children[i] = w[i];
-        children[count + i] = x[i];
-    }
+    memcpy(children, w, count * sizeof(mgc_id));
+    memcpy(children + count, x, count * sizeof(mgc_id));
     if (bias) children[2 * count] = bias;
+    double sum = mgc__dot_forward(children, n, mgc__node_slot, NULL);
     mgc_id id = mgc__nary(MGC_DOT, sum, children, n, 0);
     if (children != local) free(children);
     return id;
