@@ -229,6 +229,7 @@ void mgc__release(mgc_id id) {
             arena->edge_bytes -= mgc__edge_words(node) * sizeof(mgc_id);
             free(node->in.edges);
         }
+        node->mark = 0;  /* a stale link could equal a later epoch: a free node is never reached */
         put_free(arena, current);
         arena->live--;
     }

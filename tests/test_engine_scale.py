@@ -4,6 +4,9 @@ import gc
 import math
 import queue
 import random
+import subprocess
+import sys
+import textwrap
 import threading
 
 import psutil
@@ -143,3 +146,36 @@ def test_threads_sharing_extending_and_dropping_values_concurrently_free_every_n
         assert handoff.get().data % 2 == 0
     del pool
     assert settled_live_nodes() == baseline
+
+
+def test_freed_nodes_interleaved_with_a_live_graph_are_never_swept_as_reached():
+    # In a fresh interpreter (epochs and ids start from 1, so the run is the same every
+    # time) two chains are built with interleaved ids and one is dropped; then the live
+    # chain is backpropagated while the backward epoch counts through every id the dead
+    # nodes held. A dead node must never look reached, whatever its memory still holds.
+    # As in micrograd, every grad below the root accumulates over the calls: in call t
+    # the node k products below the root receives C(t + k - 2, k - 1); start is 40 below.
+    code = textwrap.dedent("""
+        import math
+        from microgradc import Value, dot
+        from microgradc.engine import live_nodes
+        start = Value(1.0)
+        keep, drop = start, Value(1.0)
+        for _ in range(40):
+            keep = keep * 1.0
+            # two dying n-ary children: when drop dies, one is left linked to the other
+            drop = dot([drop], [1.0]) + dot([drop], [1.0])
+        del drop
+        live_nodes()  # releases the dropped facades' nodes now
+        for t in range(1, 400):
+            start.grad = 0.0
+            keep.backward()
+            if not math.isclose(start.grad, math.comb(t + 38, 39), rel_tol=1e-9):
+                print(t, start.grad)
+                break
+        else:
+            print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
