@@ -1,0 +1,10 @@
+"""Examples of microgradc, each runnable from the repository root:
+
+    python -m examples.moons            micrograd's demo: two moons, 100 steps to 100% accuracy
+    python -m examples.circle           inside the unit circle? tanh MLPs of 1, 2, 3 and 9 neurons
+    python -m examples.digits           handwritten digits (8x8) with Adam and minibatches
+    python -m examples.worked_example   backpropagation by hand through a 2-2-2 sigmoid network
+
+Each saves its plots as PNG under --out (default examples-output/); --quick runs a short
+version (the tests use it). They need scikit-learn, matplotlib and tqdm.
+"""

@@ -1,0 +1,40 @@
+"""What the examples share: the command line, saving a figure, drawing a decision boundary."""
+import argparse
+import os
+
+import matplotlib
+matplotlib.use('Agg')  # files only: no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
+import numpy as np  # noqa: E402
+
+
+def parse_args(description, quick):
+    """The command line of an example: --out DIR (created) and --quick (what quick does)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--out', default='examples-output',
+                        help='directory for the plots (default: examples-output/)')
+    parser.add_argument('--quick', action='store_true', help=quick)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    return args
+
+
+def save(figure, out, name):
+    """Write figure to out/name as PNG, close it, and return the path."""
+    path = os.path.join(out, name)
+    figure.savefig(path, dpi=120, bbox_inches='tight')
+    plt.close(figure)
+    return path
+
+
+def decision_boundary(axes, model, X, y, step=0.05, margin=0.5):
+    """Shade where model(point) > 0 on a grid around the points X, then scatter X colored by y."""
+    xs = np.arange(X[:, 0].min() - margin, X[:, 0].max() + margin, step)
+    ys = np.arange(X[:, 1].min() - margin, X[:, 1].max() + margin, step)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    points = np.c_[grid_x.ravel(), grid_y.ravel()].tolist()
+    positive = np.array([model(point).data > 0 for point in points]).reshape(grid_x.shape)
+    axes.contourf(grid_x, grid_y, positive, cmap=plt.cm.Spectral, alpha=0.8)
+    axes.scatter(X[:, 0], X[:, 1], c=y, s=20, cmap=plt.cm.Spectral, edgecolors='k', linewidths=0.5)
+    axes.set_xlim(grid_x.min(), grid_x.max())
+    axes.set_ylim(grid_y.min(), grid_y.max())
