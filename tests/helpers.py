@@ -1,4 +1,4 @@
-"""Shared helpers for the engine tests: nan-aware float comparison and finite differences."""
+"""Shared helpers for the tests: nan-aware float comparison (of one float or of sequences) and finite differences."""
 import math
 
 
@@ -15,3 +15,13 @@ def close(actual, expected, rel_tol=1e-12, abs_tol=0.0):
 def central_difference(f, x, h=1e-6):
     """Slope of f at x from nudging x by h both ways: (f(x + h) - f(x - h)) / 2h."""
     return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def mismatches(actual, expected, rel_tol=1e-12, abs_tol=0.0):
+    """The (index, actual, expected) triples where two equally long sequences of
+    floats disagree by close(); an empty list when they all match. A length
+    mismatch is reported as one triple with index 'len'."""
+    actual, expected = list(actual), list(expected)
+    if len(actual) != len(expected):
+        return [("len", len(actual), len(expected))]
+    return [(i, a, e) for i, (a, e) in enumerate(zip(actual, expected)) if not close(a, e, rel_tol, abs_tol)]
