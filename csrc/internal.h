@@ -101,10 +101,10 @@ mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
  * accumulating gradients into gv[0..count) */
 
 typedef struct {
-    int op;                      /* MGC_MSE ... MGC_SOFTMAX_CE */
+    int op;                      /* MGC_MSE ... MGC_SOFTMAX_CE_PROBS */
     uint32_t count;              /* children */
     int mean;                    /* MGC_MSE: mean, not sum */
-    uint32_t classes;            /* MGC_SOFTMAX_CE: row length */
+    uint32_t classes;            /* MGC_SOFTMAX_CE(_PROBS): row length */
     const uint32_t *targets;     /* MGC_SOFTMAX_CE: one class a row */
 } mgc_loss;
 

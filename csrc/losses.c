@@ -8,8 +8,9 @@
  * (hinge, l2, mse) the arithmetic follows that spelling operation for
  * operation; the cross-entropies follow PyTorch's stable formulas.
  *
- * Layouts: pair losses (mse, hinge, bce) take a[0..n) then b[0..n); l2 takes
- * p[0..n); softmax_ce takes rows x classes logits, row after row.
+ * Layouts: pair losses (mse, hinge, bce, softmax_ce_probs) take a[0..n) then
+ * b[0..n); l2 takes p[0..n); softmax_ce takes rows x classes logits, row
+ * after row, and softmax_ce_probs as many class probabilities after them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -131,6 +132,32 @@ static void softmax_ce_backward(const double *z, size_t rows, size_t classes,
     }
 }
 
+/* the same against class probabilities t: per row, -sum(log_softmax * t) */
+static double softmax_ce_probs_forward(const double *z, const double *t, size_t rows,
+                                       size_t classes) {
+    double total = 0.0;
+    for (size_t r = 0; r < rows; r++, z += classes, t += classes) {
+        double log_sum, max = row_shift(z, classes, &log_sum), row = 0.0;
+        for (size_t j = 0; j < classes; j++) row += ((z[j] - max) - log_sum) * t[j];
+        total += -row;
+    }
+    return total / (double)rows;
+}
+
+static void softmax_ce_probs_backward(const double *z, const double *t, size_t rows,
+                                      size_t classes, double g, double *gz, double *gt) {
+    double g_row = g / (double)rows;
+    for (size_t r = 0; r < rows; r++, z += classes, t += classes, gz += classes, gt += classes) {
+        double log_sum, max = row_shift(z, classes, &log_sum), mass = 0.0;
+        for (size_t j = 0; j < classes; j++) mass += t[j];
+        for (size_t j = 0; j < classes; j++) {
+            double log_softmax = (z[j] - max) - log_sum;
+            gz[j] += g_row * (exp(log_softmax) * mass - t[j]);
+            gt[j] += -g_row * log_softmax;
+        }
+    }
+}
+
 /* ----------------------------------------------------------------------------
  * dispatch over the loss ops */
 
@@ -142,6 +169,8 @@ double mgc__loss_forward(const mgc_loss *loss, const double *v) {
     case MGC_L2: return l2_forward(v, n);
     case MGC_BCE: return bce_forward(v, v + half, half);
     case MGC_SOFTMAX_CE: return softmax_ce_forward(v, n / loss->classes, loss->classes, loss->targets);
+    case MGC_SOFTMAX_CE_PROBS:
+        return softmax_ce_probs_forward(v, v + half, half / loss->classes, loss->classes);
     default: return 0.0;
     }
 }
@@ -156,6 +185,9 @@ void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double 
     case MGC_SOFTMAX_CE:
         softmax_ce_backward(v, n / loss->classes, loss->classes, loss->targets, g, gv);
         break;
+    case MGC_SOFTMAX_CE_PROBS:
+        softmax_ce_probs_backward(v, v + half, half / loss->classes, loss->classes, g, gv, gv + half);
+        break;
     default: break;
     }
 }
@@ -166,10 +198,9 @@ void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double 
 mgc_loss mgc__node_loss(const mgc_node *node) {
     const mgc_id *edges = node->in.edges;
     mgc_loss loss = {node->op, edges[MGC_EDGE_COUNT], (node->flags & MGC_MEAN_FLAG) != 0, 1, NULL};
-    if (node->op == MGC_SOFTMAX_CE) {
+    if (node->op == MGC_SOFTMAX_CE || node->op == MGC_SOFTMAX_CE_PROBS)
         loss.classes = edges[MGC_EDGE_TEXT];
-        loss.targets = edges + MGC_EDGE_HEADER + loss.count;
-    }
+    if (node->op == MGC_SOFTMAX_CE) loss.targets = edges + MGC_EDGE_HEADER + loss.count;
     return loss;
 }
 
@@ -204,8 +235,9 @@ static mgc_id make_loss(mgc_loss loss, const mgc_id *children) {
     if (!id) return 0;
     mgc_node *node = mgc__node(id);
     if (loss.mean) node->flags |= MGC_MEAN_FLAG;
-    if (rows) {
+    if (loss.op == MGC_SOFTMAX_CE || loss.op == MGC_SOFTMAX_CE_PROBS)
         node->in.edges[MGC_EDGE_TEXT] = loss.classes;
+    if (rows) {
         memcpy(node->in.edges + MGC_EDGE_HEADER + loss.count, loss.targets, rows * sizeof(uint32_t));
     }
     return id;
@@ -240,5 +272,20 @@ mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const u
     mgc__lock();
     mgc_id id = make_loss(loss, logits);
     mgc__unlock();
+    return id;
+}
+
+mgc_id mgc_softmax_ce_probs(const mgc_id *logits, const mgc_id *probs, size_t rows, size_t classes) {
+    if (rows == 0 || classes == 0 || classes > UINT32_MAX / 2 / rows) return 0;
+    size_t count = rows * classes;
+    mgc_id *children = malloc(2 * count * sizeof(mgc_id));
+    if (!children) return 0;
+    memcpy(children, logits, count * sizeof(mgc_id));
+    memcpy(children + count, probs, count * sizeof(mgc_id));
+    mgc_loss loss = {MGC_SOFTMAX_CE_PROBS, (uint32_t)(2 * count), 0, (uint32_t)classes, NULL};
+    mgc__lock();
+    mgc_id id = make_loss(loss, children);
+    mgc__unlock();
+    free(children);
     return id;
 }

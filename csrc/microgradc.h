@@ -39,7 +39,8 @@ enum mgc_op {
     MGC_HINGE = 16,   /* 'hinge'   mean of relu(1 - y[i] * s[i]) */
     MGC_L2 = 17,      /* 'l2'      sum of p[i] * p[i] */
     MGC_BCE = 18,     /* 'bce'     mean binary cross-entropy of logits z[i], targets y[i] */
-    MGC_SOFTMAX_CE = 19 /* 'softmax_ce' mean cross-entropy of softmax(row) and a class */
+    MGC_SOFTMAX_CE = 19, /* 'softmax_ce' mean cross-entropy of softmax(row) and a class */
+    MGC_SOFTMAX_CE_PROBS = 20 /* 'softmax_ce' the same against class probabilities */
 };
 
 /* ---------------------------------------------------------------------------
@@ -70,6 +71,8 @@ mgc_id mgc_pair_loss(int op, const mgc_id *a, const mgc_id *b, size_t count, int
 mgc_id mgc_l2(const mgc_id *p, size_t count);
 /* rows x classes logits, row after row; targets[r] < classes */
 mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const uint32_t *targets);
+/* the same with a row of class probabilities (rows x classes) as each target */
+mgc_id mgc_softmax_ce_probs(const mgc_id *logits, const mgc_id *probs, size_t rows, size_t classes);
 /* dense layers in sequence: layer i maps sizes[i] inputs to sizes[i + 1]
  * outputs, out[j] = act(dot(w_j, x, b_j)), with acts[i] one of MGC_RELU,
  * MGC_TANH, MGC_SIGMOID or MGC_LEAF (linear). params holds, layer after layer,

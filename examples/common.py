@@ -8,12 +8,16 @@ import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
 import numpy as np  # noqa: E402
 
 
-def parse_args(description, quick):
-    """The command line of an example: --out DIR (created) and --quick (what quick does)."""
+def parse_args(description, quick, compiled=False):
+    """The command line of an example: --out DIR (created), --quick (what quick does) and,
+    if compiled, --compiled (train with a step traced once by microgradc.compile)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--out', default='examples-output',
                         help='directory for the plots (default: examples-output/)')
     parser.add_argument('--quick', action='store_true', help=quick)
+    if compiled:
+        parser.add_argument('--compiled', action='store_true',
+                            help='trace the loss once with microgradc.compile, replay it in C')
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     return args

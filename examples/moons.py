@@ -5,7 +5,10 @@ layers, linear output), max-margin (hinge) loss plus 1e-4 * L2, and 100 steps of
 gradient descent with the learning rate decaying from 1.0 toward 0.1. Same seeds and same
 numbers as micrograd's demo.ipynb: it reaches 100% training accuracy.
 
-    python -m examples.moons [--out DIR] [--quick]
+With --compiled the loss is traced once by microgradc.compile and each step replays it
+in C: the same numbers, no Python per node.
+
+    python -m examples.moons [--out DIR] [--quick] [--compiled]
 """
 import random
 import time
@@ -15,7 +18,7 @@ from sklearn.datasets import make_moons
 from tqdm import tqdm
 
 from examples.common import decision_boundary, parse_args, plt, save
-from microgradc import losses, optim
+from microgradc import compile, losses, optim
 from microgradc.nn import MLP
 
 
@@ -35,28 +38,46 @@ def loss_and_accuracy(model, X, y):
     return loss, accuracy
 
 
-def train(steps=100):
+def compiled_loss_and_accuracy(model, X, y):
+    """loss_and_accuracy's computation as a compiled step: traced here, replayed per call."""
+    def loss_fn(points, labels):
+        scores = [model(point) for point in points]
+        return losses.hinge(scores, labels) + 1e-4 * losses.l2(model.parameters()), scores
+    step = compile(loss_fn, X, y)
+
+    def run(model, X, y):  # forward and backward in C; the grads land in the parameters
+        loss, scores = step(X, y)
+        return loss, np.mean((scores > 0) == (y > 0))
+    return run
+
+
+def train(steps=100, compiled=False):
     """Train the demo's model; returns it, the data and the (loss, accuracy) before every step."""
     X, y = dataset()
     model = MLP(2, [16, 16, 1])  # seeded above: micrograd's exact starting weights
     optimizer = optim.SGD(model.parameters(), lr=1.0)
+    step = compiled_loss_and_accuracy(model, X, y) if compiled else None
     history = []
     progress = tqdm(range(steps), desc='moons')
     for k in progress:
-        loss, accuracy = loss_and_accuracy(model, X, y)
         optimizer.zero_grad()
-        loss.backward()
+        if step:
+            loss, accuracy = step(model, X, y)
+        else:
+            loss, accuracy = loss_and_accuracy(model, X, y)
+            loss.backward()
+            loss = loss.data
         optimizer.lr = 1.0 - 0.9 * k / 100  # the demo's decay
         optimizer.step()
-        history.append((loss.data, accuracy))
-        progress.set_postfix(loss=f'{loss.data:.4f}', accuracy=f'{accuracy:.0%}')
+        history.append((loss, accuracy))
+        progress.set_postfix(loss=f'{loss:.4f}', accuracy=f'{accuracy:.0%}')
     return model, X, y, history
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], quick='10 steps instead of 100')
+    args = parse_args(__doc__.splitlines()[0], quick='10 steps instead of 100', compiled=True)
     start = time.perf_counter()
-    model, X, y, history = train(steps=10 if args.quick else 100)
+    model, X, y, history = train(steps=10 if args.quick else 100, compiled=args.compiled)
     seconds = time.perf_counter() - start
 
     figure, axes = plt.subplots(figsize=(6, 5))

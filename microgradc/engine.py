@@ -20,7 +20,8 @@ _NEG, _RELU, _TANH, _EXP, _LOG, _SIGMOID = (lib.MGC_NEG, lib.MGC_RELU, lib.MGC_T
 _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 'neg',
             _POWV: '**', _RELU: 'ReLU', _TANH: 'tanh', _EXP: 'exp', _LOG: 'log',
             _SIGMOID: 'sigmoid', lib.MGC_DOT: 'dot', lib.MGC_MSE: 'mse', lib.MGC_HINGE: 'hinge',
-            lib.MGC_L2: 'l2', lib.MGC_BCE: 'bce', lib.MGC_SOFTMAX_CE: 'softmax_ce'}
+            lib.MGC_L2: 'l2', lib.MGC_BCE: 'bce', lib.MGC_SOFTMAX_CE: 'softmax_ce',
+            lib.MGC_SOFTMAX_CE_PROBS: 'softmax_ce'}
 NODE_BYTES = lib.mgc_node_bytes()
 
 # ids of dropped facades, released in C a batch at a time (one call, not one per drop);

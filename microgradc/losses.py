@@ -49,10 +49,12 @@ def l2(params):
 
 
 def softmax_cross_entropy(logits, targets):
-    """Mean over rows of -log softmax(row)[target], stable for large logits (as PyTorch's).
+    """Mean over rows of the cross-entropy of softmax(row) and its target, stable for large
+    logits (as torch.nn.functional.cross_entropy).
 
-    logits: a list of rows, each a list of Values or numbers, all of one length;
-    targets: one class index (an int in [0, row length)) a row.
+    logits: a list of rows, each a list of Values or numbers, all of one length. targets:
+    one class index (an int in [0, row length)) a row; or one row of class probabilities
+    (Values or numbers) a row, as a compiled loss takes labels that change every call.
     """
     rows, targets = [list(row) for row in logits], list(targets)
     if not rows or len(rows) != len(targets):
@@ -61,13 +63,30 @@ def softmax_cross_entropy(logits, targets):
     classes = len(rows[0])
     if classes == 0 or any(len(row) != classes for row in rows):
         raise ValueError("softmax_cross_entropy needs rows of one nonzero length")
-    for t in targets:
-        if not isinstance(t, int) and not hasattr(t, '__index__'):
-            raise TypeError(f"a target must be a class index, not {type(t).__name__}")
-        if not 0 <= t < classes:
-            raise ValueError(f"target {t} is not a class index in [0, {classes})")
     ids, made = _ids([z for row in rows for z in row], "a logit")
     try:
-        return _node(lib.mgc_softmax_ce(ids, len(rows), classes, [int(t) for t in targets]))
+        if all(isinstance(t, (list, tuple)) for t in targets):
+            return _node(_probability_targets(ids, targets, classes))
+        return _node(lib.mgc_softmax_ce(ids, len(rows), classes, _class_indices(targets, classes)))
+    finally:
+        _release(made)
+
+
+def _class_indices(targets, classes):
+    for t in targets:
+        if isinstance(t, bool) or not hasattr(t, '__index__'):
+            raise TypeError(f"a target must be a class index or a row of probabilities, "
+                            f"not {type(t).__name__}")
+        if not 0 <= t < classes:
+            raise ValueError(f"target {t} is not a class index in [0, {classes})")
+    return [int(t) for t in targets]
+
+
+def _probability_targets(logit_ids, targets, classes):
+    if any(len(t) != classes for t in targets):
+        raise ValueError(f"probability targets need rows of {classes}, as the logits")
+    ids, made = _ids([p for row in targets for p in row], "a probability")
+    try:
+        return lib.mgc_softmax_ce_probs(logit_ids, ids, len(targets), classes)
     finally:
         _release(made)

@@ -283,6 +283,30 @@ def test_softmax_cross_entropy_matches_torch_cross_entropy(seed):
     assert_cross_entropy_matches_torch(rows, targets)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_softmax_cross_entropy_with_probability_targets_matches_torch_with_their_grads(seed):
+    rng = random.Random(seed)
+    rows = [normal(seed * 10 + i, 4, 2.0) for i in range(5)]
+    probabilities = []
+    for _ in rows:
+        weights = [rng.random() for _ in range(4)]
+        probabilities.append([w / sum(weights) for w in weights])
+    probabilities[0] = [0.0, 1.0, 0.0, 0.0]  # one-hot, as a compiled loss feeds labels
+    probabilities[1][2] *= 1000.0  # logits of 1000 scale: still finite
+    rows[1] = [1000.0 * z for z in rows[1]]
+    value_rows = [[Value(z) for z in row] for row in rows]
+    value_targets = [[Value(p) for p in row] for row in probabilities]
+    loss = losses.softmax_cross_entropy(value_rows, value_targets)
+    loss.backward()
+    z, t = float64(rows, True), float64(probabilities, True)
+    expected = F.cross_entropy(z, t)
+    expected.backward()
+    assert close(loss.data, expected.item(), REL, ABS), (loss.data, expected.item())
+    for ours, theirs in ((value_rows, z.grad), (value_targets, t.grad)):
+        for row, expected_row in zip(ours, theirs.tolist()):
+            assert not mismatches([v.grad for v in row], expected_row, REL, ABS)
+
+
 def test_softmax_cross_entropy_at_logits_of_1000_is_finite_and_matches_torch():
     rows = [
         [1000.0, 0.0, -1000.0],
