@@ -11,32 +11,38 @@
 #include "internal.h"
 #include "ops.h"
 
-/* act(dot) for one neuron, holding one reference for the caller; lock held */
-static mgc_id neuron(const mgc_id *params, size_t nin, int act, const mgc_id *x) {
-    mgc_id sum = mgc__dot(params, x, nin, params[nin]);
-    if (!sum || act == MGC_LEAF) return sum;
+/* act over the node sum, taking over the caller's reference to sum and
+ * giving one to the caller (sum is released if memory ran out); lock held */
+static mgc_id activate(int act, mgc_id sum) {
     mgc_id out = mgc__alloc((uint8_t)act, 0.0, sum);
-    if (out) {
-        mgc_node *node = mgc__node(out);
-        node->in.child[0] = sum;
-        node->data = mgc__forward(act, mgc__node(sum)->data, 0.0);
-    } else {
+    if (!out) {
         mgc__release(sum);
+        return 0;
     }
-    return out;  /* the activation now holds the dot's reference */
+    mgc_node *node = mgc__node(out);
+    node->in.child[0] = sum;
+    node->data = mgc__forward(act, mgc__node(sum)->data, 0.0);
+    return out;
 }
 
-/* lock held */
+/* out[j] = act(dot(w_j, x, b_j)); all the dots first, then the activations, so a
+ * tape sees the layer's dots side by side; lock held */
 static int layer(const mgc_id *params, size_t nin, size_t nout, int act, const mgc_id *x,
                  mgc_id *out) {
-    for (size_t j = 0; j < nout; j++) {
-        out[j] = neuron(params + j * (nin + 1), nin, act, x);
-        if (!out[j]) {
-            while (j) mgc__release(out[--j]);
-            return -1;
-        }
+    size_t made = 0;
+    while (made < nout) {
+        const mgc_id *neuron = params + made * (nin + 1);
+        if (!(out[made] = mgc__dot(neuron, x, nin, neuron[nin]))) break;
+        made++;
     }
-    return 0;
+    for (size_t j = 0; j < made && act != MGC_LEAF; j++)
+        if (!(out[j] = activate(act, out[j]))) {
+            for (size_t k = j + 1; k < made; k++) mgc__release(out[k]);
+            made = j;
+        }
+    if (made == nout) return 0;
+    while (made) mgc__release(out[--made]);
+    return -1;
 }
 
 int mgc_mlp(const mgc_id *params, const uint32_t *sizes, const int *acts, size_t layers,

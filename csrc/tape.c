@@ -22,13 +22,19 @@
 
 #define NO_SLOT UINT32_MAX
 
+/* per-slot flags */
+#define FROM_LOSS 0x1u           /* the loss reaches the slot: backward applies its rule */
+#define DOT_GROUP 0x2u           /* the first of GROUP dots of one length that read no
+                                    slot of the group: their sums can run interleaved */
+#define GROUP 4
+
 struct mgc_tape {
     uint32_t slots;              /* nodes, children before parents */
     uint8_t *op;                 /* enum mgc_op of each slot; leaves are MGC_LEAF */
     uint32_t *a, *b;             /* unary/binary: child slots (b = NO_SLOT for unary);
                                     dot: a = first entry in edges, b = entry count;
                                     losses: a = first entry in edges, b = index in losses */
-    uint8_t *from_loss;          /* 1 if the slot is reached from outputs[0] (the loss) */
+    uint8_t *flags;              /* FROM_LOSS | DOT_GROUP */
     double *value, *grad;        /* per slot, rewritten by every run */
     uint32_t *edges;             /* n-ary children as slots, node after node */
     mgc_loss *losses;            /* loss nodes' shapes; targets point into edges */
@@ -58,7 +64,7 @@ void mgc_tape_free(mgc_tape *tape) {
     free(tape->op);
     free(tape->a);
     free(tape->b);
-    free(tape->from_loss);
+    free(tape->flags);
     free(tape->value);
     free(tape->grad);
     free(tape->edges);
@@ -174,18 +180,33 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
     return 0;
 }
 
-/* from_loss: the slots the loss reaches, parents before children */
+/* FROM_LOSS: the slots the loss reaches, parents before children */
 static void mark_from_loss(mgc_tape *t) {
-    memset(t->from_loss, 0, t->slots);
-    t->from_loss[t->output_slot[0]] = 1;
+    t->flags[t->output_slot[0]] |= FROM_LOSS;
     for (uint32_t s = t->slots; s-- > 0;) {
-        if (!t->from_loss[s] || t->op[s] == MGC_LEAF) continue;
-        if (t->a[s] != NO_SLOT && (t->op[s] == MGC_DOT || (t->op[s] >= MGC_MSE))) {
+        if (!(t->flags[s] & FROM_LOSS) || t->op[s] == MGC_LEAF) continue;
+        if (t->op[s] == MGC_DOT || t->op[s] >= MGC_MSE) {
             uint32_t count = t->op[s] == MGC_DOT ? t->b[s] : t->losses[t->b[s]].count;
-            for (uint32_t i = 0; i < count; i++) t->from_loss[t->edges[t->a[s] + i]] = 1;
+            for (uint32_t i = 0; i < count; i++) t->flags[t->edges[t->a[s] + i]] |= FROM_LOSS;
         } else {
-            if (t->a[s] != NO_SLOT) t->from_loss[t->a[s]] = 1;
-            if (t->b[s] != NO_SLOT) t->from_loss[t->b[s]] = 1;
+            if (t->a[s] != NO_SLOT) t->flags[t->a[s]] |= FROM_LOSS;
+            if (t->b[s] != NO_SLOT) t->flags[t->b[s]] |= FROM_LOSS;
+        }
+    }
+}
+
+/* DOT_GROUP: runs of GROUP independent dots of one length, as a layer's neurons are */
+static void mark_dot_groups(mgc_tape *t) {
+    for (uint32_t s = 0; s + GROUP <= t->slots; s++) {
+        int grouped = 1;
+        for (uint32_t k = 0; k < GROUP && grouped; k++) {
+            uint32_t slot = s + k;
+            grouped = t->op[slot] == MGC_DOT && t->b[slot] == t->b[s];
+            for (uint32_t i = 0; i < t->b[s] && grouped; i++) grouped = t->edges[t->a[slot] + i] < s;
+        }
+        if (grouped) {
+            t->flags[s] |= DOT_GROUP;
+            s += GROUP - 1;
         }
     }
 }
@@ -209,11 +230,11 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         t->op = malloc(count);
         t->a = malloc(count * sizeof(uint32_t));
         t->b = malloc(count * sizeof(uint32_t));
-        t->from_loss = malloc(count);
+        t->flags = calloc(count ? count : 1, 1);
         t->value = malloc(count * sizeof(double));
         t->grad = malloc(count * sizeof(double));
         is_input = calloc(count, 1);
-        if (!t->op || !t->a || !t->b || !t->from_loss || !t->value || !t->grad || !is_input ||
+        if (!t->op || !t->a || !t->b || !t->flags || !t->value || !t->grad || !is_input ||
             !t->input_slot || !t->output_slot)
             status = -1;
     }
@@ -244,18 +265,38 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         return NULL;
     }
     mark_from_loss(t);
+    mark_dot_groups(t);
     return t;
 }
 
 /* ----------------------------------------------------------------------------
  * running */
 
+/* GROUP dots from slot s, each the arithmetic of mgc__dot_forward, interleaved so
+ * that their additions overlap instead of waiting on one another */
+static void dot_group_forward(mgc_tape *t, uint32_t s) {
+    const double *v = t->value;
+    uint32_t count = t->b[s], n = count / 2;
+    const uint32_t *c[GROUP];
+    double sum[GROUP];
+    for (uint32_t k = 0; k < GROUP; k++) {
+        c[k] = t->edges + t->a[s + k];
+        sum[k] = count % 2 ? v[c[k][count - 1]] : 0.0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < GROUP; k++) sum[k] = sum[k] + v[c[k][i]] * v[c[k][n + i]];
+    for (uint32_t k = 0; k < GROUP; k++) t->value[s + k] = sum[k];
+}
+
 static void forward(mgc_tape *t) {
     double *v = t->value;
     for (uint32_t s = 0; s < t->slots; s++) {
         int op = t->op[s];
         if (op == MGC_LEAF) continue;
-        if (op == MGC_DOT) {
+        if (t->flags[s] & DOT_GROUP) {
+            dot_group_forward(t, s);
+            s += GROUP - 1;
+        } else if (op == MGC_DOT) {
             v[s] = mgc__dot_forward(t->edges + t->a[s], t->b[s], tape_slot, t);
         } else if (op >= MGC_MSE) {
             const mgc_loss *loss = &t->losses[t->b[s]];
@@ -274,7 +315,7 @@ static void backward(mgc_tape *t) {
     g[t->output_slot[0]] = 1.0;
     for (uint32_t s = t->slots; s-- > 0;) {
         int op = t->op[s];
-        if (op == MGC_LEAF || !t->from_loss[s]) continue;
+        if (op == MGC_LEAF || !(t->flags[s] & FROM_LOSS)) continue;
         if (op == MGC_DOT) {
             mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
         } else if (op >= MGC_MSE) {
@@ -302,7 +343,7 @@ void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     forward(t);
     backward(t);
     for (uint32_t i = 0; i < t->leaf_count; i++)
-        if (t->from_loss[t->leaf_slot[i]]) mgc__node(t->leaf_id[i])->grad += t->grad[t->leaf_slot[i]];
+        if (t->flags[t->leaf_slot[i]] & FROM_LOSS) mgc__node(t->leaf_id[i])->grad += t->grad[t->leaf_slot[i]];
     for (uint32_t i = 0; i < t->output_count; i++) outputs[i] = t->value[t->output_slot[i]];
     mgc__unlock();
 }
