@@ -78,14 +78,17 @@ def _real(x, what):
     raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
 
 
-def _apply(op, value, other, scalar_first=0):
-    """value op other (other op value if scalar_first) for a number other, else NotImplemented."""
+def _apply(op, value, other, reflected=0):
+    """value op other (other op value if reflected), other a Value or a real number;
+    NotImplemented for anything else."""
     kind = type(other)
     out = _new(Value)  # made here, not by _node: this is the hottest path
-    if kind is Value:
+    if kind is Value or (kind is not float and kind is not int and isinstance(other, Value)):
+        if reflected:  # only a subclass of Value reaches a reflected op as other
+            value, other = other, value
         out._id = _binary(op, value._id, other._id) or _out_of_memory(out)
     elif kind is float or kind is int or _is_real(other):
-        out._id = _binary_scalar(op, value._id, float(other), scalar_first) or _out_of_memory(out)
+        out._id = _binary_scalar(op, value._id, float(other), reflected) or _out_of_memory(out)
     else:
         out._id = 0
         return NotImplemented

@@ -223,3 +223,20 @@ def test_setting_data_and_grad_stores_floats_used_by_later_ops():
     assert (v * 2).data == 8.0
     v.data -= 0.5 * v.grad  # the training loop's update
     assert v.data == 2.75
+
+
+def test_a_subclass_of_value_on_the_right_keeps_operand_order_like_micrograd():
+    # Python asks a subclass's reflected method first (b.__rsub__(a) for a - b); the
+    # result must still be a - b, as micrograd's a - b is.
+    class Labelled(Value):
+        __slots__ = ()
+
+    class LabelledReference(micrograd.engine.Value):
+        pass
+
+    def results(Left, Right):
+        a, b = Left(5.0), Right(2.0)
+        return [(a - b).data, (a / b).data, (a * b).data, (a + b).data, (a ** b.data).data]
+
+    assert results(Value, Labelled) == results(micrograd.engine.Value, LabelledReference)
+    assert (Value(3.0) ** Labelled(2.0)).data == 9.0  # Value ** Value, micrograd has none
