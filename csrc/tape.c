@@ -342,8 +342,12 @@ void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
         if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
     forward(t);
     backward(t);
-    for (uint32_t i = 0; i < t->leaf_count; i++)
-        if (t->flags[t->leaf_slot[i]] & FROM_LOSS) mgc__node(t->leaf_id[i])->grad += t->grad[t->leaf_slot[i]];
+    for (uint32_t i = 0; i < t->leaf_count; i++) {
+        uint32_t slot = t->leaf_slot[i];
+        mgc_node *leaf = mgc__node(t->leaf_id[i]);
+        if (slot == t->output_slot[0]) leaf->grad = 1.0;  /* a leaf loss: backward() sets the root */
+        else if (t->flags[slot] & FROM_LOSS) leaf->grad += t->grad[slot];
+    }
     for (uint32_t i = 0; i < t->output_count; i++) outputs[i] = t->value[t->output_slot[i]];
     mgc__unlock();
 }

@@ -1,5 +1,13 @@
-"""Shared helpers for the tests: nan-aware float comparison (of one float or of sequences) and finite differences."""
+"""Shared helpers for the tests: nan-aware float comparison (of one float or of
+sequences), finite differences, and the memory and thread harnesses."""
+import ctypes
+import gc
 import math
+import threading
+
+import psutil
+
+from microgradc.engine import live_nodes
 
 
 def close(actual, expected, rel_tol=1e-12, abs_tol=0.0):
@@ -25,3 +33,39 @@ def mismatches(actual, expected, rel_tol=1e-12, abs_tol=0.0):
     if len(actual) != len(expected):
         return [("len", len(actual), len(expected))]
     return [(i, a, e) for i, (a, e) in enumerate(zip(actual, expected)) if not close(a, e, rel_tol, abs_tol)]
+
+
+def settled_live_nodes():
+    """live_nodes() once every unreachable facade is gone."""
+    gc.collect()
+    return live_nodes()
+
+
+def memory_in_use():
+    """Bytes the process holds: its RSS, or under AddressSanitizer (whose quarantine
+    keeps freed blocks resident, so RSS grows anyway) the heap bytes it has allocated."""
+    allocated = getattr(ctypes.CDLL(None), "__sanitizer_get_current_allocated_bytes", None)
+    if allocated is None:
+        return psutil.Process().memory_info().rss
+    allocated.restype = ctypes.c_size_t
+    return allocated()
+
+
+def run_in_threads(work, count=8):
+    """Start work(t) for t in range(count) together; return the exceptions raised."""
+    errors = []
+    start = threading.Barrier(count)
+
+    def run(t):
+        start.wait()
+        try:
+            work(t)
+        except BaseException as error:  # noqa: BLE001 -- reported to the test thread
+            errors.append((t, error))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

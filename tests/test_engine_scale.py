@@ -1,58 +1,14 @@
 """Deep graphs, memory over many steps, and many threads at once."""
-import ctypes
-import gc
 import math
 import queue
 import random
 import subprocess
 import sys
 import textwrap
-import threading
 
-import psutil
-
+from helpers import memory_in_use, run_in_threads, settled_live_nodes
 from microgradc import Value
-from microgradc.engine import arena_bytes, live_nodes
-
-
-def settled_live_nodes():
-    """live_nodes() once every unreachable facade is gone."""
-    gc.collect()
-    return live_nodes()
-
-
-def memory_in_use():
-    """Bytes the process holds: its RSS, or under AddressSanitizer (whose quarantine
-    keeps freed blocks resident, so RSS grows anyway) the heap bytes it has allocated."""
-    allocated = getattr(ctypes.CDLL(None), "__sanitizer_get_current_allocated_bytes", None)
-    if allocated is None:
-        return psutil.Process().memory_info().rss
-    allocated.restype = ctypes.c_size_t
-    return allocated()
-
-
-def run_in_threads(work, count=8):
-    """Start work(t) for t in range(count) together; return the exceptions raised."""
-    errors = []
-    start = threading.Barrier(count)
-
-    def run(t):
-        start.wait()
-        try:
-            work(t)
-        except BaseException as error:  # noqa: BLE001 -- reported to the test thread
-            errors.append((t, error))
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
-# ---------------------------------------------------------------------------
-# a million-node chain
+from microgradc.engine import arena_bytes
 
 
 def test_million_node_chain_backpropagates_to_hand_derived_grads_and_frees_every_node():
