@@ -209,9 +209,17 @@ class Value:
         return _OP_TEXT[op]
 
     def __add__(self, other):
+        if type(other) is Value:  # the commonest case, without _apply's extra call
+            out = _new(Value)
+            out._id = _binary(_ADD, self._id, other._id) or _out_of_memory(out)
+            return out
         return _apply(_ADD, self, other)
 
     def __mul__(self, other):
+        if type(other) is Value:  # the commonest case, without _apply's extra call
+            out = _new(Value)
+            out._id = _binary(_MUL, self._id, other._id) or _out_of_memory(out)
+            return out
         return _apply(_MUL, self, other)
 
     def __pow__(self, other):
@@ -245,6 +253,10 @@ class Value:
         return _apply(_ADD, self, other, 1)
 
     def __sub__(self, other): # self - other
+        if type(other) is Value:  # the commonest case, without _apply's extra call
+            out = _new(Value)
+            out._id = _binary(_SUB, self._id, other._id) or _out_of_memory(out)
+            return out
         return _apply(_SUB, self, other)
 
     def __rsub__(self, other): # other - self
@@ -254,6 +266,10 @@ class Value:
         return _apply(_MUL, self, other, 1)
 
     def __truediv__(self, other): # self / other
+        if type(other) is Value:  # the commonest case, without _apply's extra call
+            out = _new(Value)
+            out._id = _binary(_DIV, self._id, other._id) or _out_of_memory(out)
+            return out
         return _apply(_DIV, self, other)
 
     def __rtruediv__(self, other): # other / self
