@@ -1,12 +1,15 @@
-"""Benchmarks for microgradc, side by side with the reference micrograd.
+"""Benchmarks for microgradc, beside the reference micrograd and PyTorch.
 
 Run from the repository root:
 
-    python -m bench              # full run, 7 repeats
-    python -m bench --quick      # smoke test, a few seconds
-    python -m bench --out DIR    # also write every raw sample to DIR/results.json
+    python -m bench                      # every workload, 7 repeats (about 10 minutes)
+    python -m bench --quick              # smoke test, under a minute
+    python -m bench --only moons chain   # some workloads
+    python -m bench --out DIR            # results.json, speedup.png in DIR (else bench-results/)
 
-Layout: `workloads` builds graphs from whichever Value class it is given,
-`timing` takes samples and alternates engines, `__main__` prints the table.
+Layout: one module per workload family (ops, moons, classify: digits and mnist,
+scaling, chain), each with its code for every engine; `engines` says which engines
+are installed; `graphs` builds the engine-core graphs; `timing` takes samples and
+alternates the engines; `report` makes the table and the chart; `__main__` runs them.
 Timing never goes into the test suite: tests check behaviour, benchmarks measure.
 """

@@ -1,35 +1,33 @@
-"""python -m bench: time microgradc's engine core beside micrograd's, print one table.
+"""python -m bench: every workload on every installed engine; one table, a JSON file, a chart.
 
-    python -m bench [--repeats N] [--quick] [--out DIR]
+    python -m bench [--quick] [--only WORKLOAD ...] [--repeats N] [--out DIR]
 """
 import argparse
 import json
 import os
 import platform
 import sys
-from functools import partial
+import time
 from pathlib import Path
 
-from .timing import graph_sample, load_engine, medians, run
-from .workloads import MOTIF_OPS, mixed_graph
+from . import chain, classify, moons, ops, scaling
+from .engines import load_engines
+from .report import chart, table
+from .timing import medians, run
 
-# the first engine is the baseline every ratio divides by
-ENGINES = [
-    ('micrograd', 'micrograd.engine', 'pip install micrograd==0.1.0'),
-    ('microgradc', 'microgradc.engine', 'pip install -e .  (from the repository root)'),
-]
-MOTIFS = 5          # motifs per lane: 50 ops
-POOL = 64           # shared leaves
-LANES = 2000        # ~100,000 ops
-QUICK_LANES = 100   # ~5,000 ops
-
-# (sample key, row label), lower is better for each, so ratio = baseline / other
-ROWS = [
-    ('forward_ns_per_op', 'forward (ns/op)'),
-    ('backward_ns_per_node', 'backward (ns/node)'),
-    ('bytes_per_node', 'memory, graph held (bytes/node)'),
-    ('bytes_per_node_after_backward', 'memory, after backward (bytes/node)'),
-]
+WORKLOADS = {
+    'ops': ops.workload,
+    'moons': moons.workload,
+    'digits': classify.digits,
+    'mnist': classify.mnist,
+    'scaling': scaling.workload,
+    'chain': chain.workload,
+}
+REPEATS, QUICK_REPEATS = 7, 2
+# a cell (workload x engine) whose last sample took longer than SLOW_SECONDS gets
+# only SLOW_SAMPLES samples: the slow references are sampled, not run to the end
+SLOW_SECONDS, SLOW_SAMPLES = 10.0, 2
+QUICK_SLOW_SECONDS, QUICK_SLOW_SAMPLES = 2.0, 1
 
 
 def machine():
@@ -39,7 +37,7 @@ def machine():
         'python': f"{platform.python_implementation()} {platform.python_version()}",
         'cpu': cpu_model(),
         'logical_cpus': os.cpu_count(),
-        'load_average_1min': os.getloadavg()[0],
+        'load_average_1min_start': os.getloadavg()[0],
     }
 
 
@@ -55,98 +53,119 @@ def cpu_model():
     return platform.processor() or 'unknown'
 
 
-def table(rows):
-    """rows of cells as aligned text: first column left, the others right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return '\n'.join(
-        '  '.join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                  for i, (cell, width) in enumerate(zip(row, widths))).rstrip()
-        for row in rows)
-
-
-def report(engines, summary, info, repeats, lanes):
-    """The header, the table of medians, and what is missing, as printed text."""
-    present = [engine for engine in engines if engine.module]
-    baseline, others = engines[0], engines[1:]
-    ops = summary[present[0].name]['ops']
-    nodes = ', '.join(f"{engine.name} {summary[engine.name]['nodes']:,.0f}" for engine in present)
+def header(info, engines, settings):
+    """What ran where and how, as the lines above the table."""
     lines = [
-        'microgradc benchmark: engine core',
-        f"machine:  {info['platform']}; {info['python']}",
-        f"          {info['cpu']}, {info['logical_cpus']} logical CPUs, "
-        f"load average {info['load_average_1min']:.2f} at start",
-        'engines:  ' + ', '.join(f"{engine.name} {engine.version if engine.module else '(missing)'}"
-                                 for engine in engines) + f"; ratios divide by {baseline.name}",
-        f"workload: mixed graph, {lanes:,} lanes x {MOTIFS * MOTIF_OPS} ops over {POOL} shared leaves,",
-        '          summed in a balanced tree; ops + - * / **2 relu, with Values and numbers on',
-        f"          either side, shared nodes; {ops:,.0f} ops; nodes: {nodes}",
-        f"method:   {repeats} repeat(s), engines alternated within each repeat, medians shown;",
-        '          time.perf_counter; before every timed region dropped graphs are freed',
-        '          (gc.collect(), and live_nodes() for microgradc) and gc is disabled during it,',
-        '          for every engine alike; memory is read in a fresh interpreter per sample',
-        '          (tracemalloc growth + arena_bytes() growth) while only the root is held',
+        'microgradc benchmark suite',
+        f"machine:  {info['platform']}; {info['python']}; {info['cpu']}, "
+        f"{info['logical_cpus']} logical CPUs",
+        f"load:     load average {info['load_average_1min_start']:.2f} at the start, "
+        f"{info['load_average_1min_end']:.2f} at the end (other jobs share the machine); "
+        f"{info['seconds']:.0f} s in all",
+        'engines:',
+    ]
+    for engine in engines:
+        version = engine.version if engine.present else 'MISSING'
+        lines.append(f"  {engine.name:<10} {version:<12} {engine.about}")
+    lines += [
+        f"method:   {settings['repeats']} repeats, the engines in turn within each, medians shown;",
+        f"          a cell whose samples take over {settings['slow_seconds']:g} s gets "
+        f"{settings['slow_samples']} sample(s). time.perf_counter.",
+        '          ops, scaling, chain: dropped graphs are freed (gc.collect()) before the forward,',
+        '          not between it and the backward (it would evict the graph from the caches); the',
+        '          collector is off in both, for every engine alike; memory is read in a fresh',
+        '          interpreter (tracemalloc growth + arena_bytes() growth) with only the root held',
+        '          (scaling: once a size).',
+        '          moons, digits, mnist: the collector on, as users run; a sample is the mean of as',
+        '          many steps as fill its minimum time, after a warm-up step, or one step alone',
+        "          when it takes longer, after a gc.collect() (so it pays nothing for an earlier",
+        "          step's garbage: this favours micrograd, whose graphs are cycles).",
+        "ratios:   'micrograd / this' is micrograd's figure over the engine's: how many times",
+        "          faster (or smaller) the engine is; 'torch / this' likewise.",
         '',
     ]
-    rows = [['metric', *(engine.name for engine in engines),
-             *(f"ratio {baseline.name}/{engine.name}" for engine in others)]]
-    for key, label in ROWS:
-        cells = [f"{summary[engine.name][key]:,.1f}" if engine.module else 'missing'
-                 for engine in engines]
-        ratios = [f"{summary[baseline.name][key] / summary[engine.name][key]:.1f}x"
-                  if baseline.module and engine.module else 'n/a' for engine in others]
-        rows.append([label, *cells, *ratios])
-    lines.append(table(rows))
-    lines.append('')
-    for engine in present:
-        if hasattr(engine.module, 'NODE_BYTES'):
-            lines.append(f"{engine.module_name}.NODE_BYTES = {engine.module.NODE_BYTES}")
+    return '\n'.join(lines)
+
+
+def footer(engines):
+    """What is missing and how to install it; microgradc's node size."""
+    lines = ['']
     for engine in engines:
-        if not engine.module:
+        if not engine.present:
             lines.append(f"{engine.name} is missing ({engine.missing}); install it with: "
                          f"{engine.install}")
+    if 'microgradc.engine' in sys.modules:
+        lines.append(f"microgradc.engine.NODE_BYTES = {sys.modules['microgradc.engine'].NODE_BYTES}")
     return '\n'.join(lines)
 
 
 def main(argv=None):
-    """Parse argv, run every workload on every engine, print the report, write --out."""
+    """Parse argv, run the workloads on every engine, print the report, write JSON and chart."""
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.splitlines()[0])
-    parser.add_argument('--repeats', type=int, help='repeats per engine (default 7, --quick 3)')
     parser.add_argument('--quick', action='store_true',
-                        help=f"smoke test: a {QUICK_LANES}-lane graph and 3 repeats")
-    parser.add_argument('--out', type=Path, help='write every raw sample to DIR/results.json')
+                        help=f'smoke test, under a minute: smaller workloads, {QUICK_REPEATS} repeats')
+    parser.add_argument('--only', nargs='+', choices=list(WORKLOADS), metavar='WORKLOAD',
+                        help=f"run only these workloads, of: {' '.join(WORKLOADS)}")
+    parser.add_argument('--repeats', type=int, metavar='N',
+                        help=f'repeats per engine (default {REPEATS}, --quick {QUICK_REPEATS})')
+    parser.add_argument('--out', type=Path, default=Path('bench-results'), metavar='DIR',
+                        help='directory for results.json and speedup.png (default bench-results/)')
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else 3 if args.quick else 7
+    repeats = args.repeats or (QUICK_REPEATS if args.quick else REPEATS)
     if repeats < 1:
         parser.error('--repeats must be at least 1')
-    lanes = QUICK_LANES if args.quick else LANES
+    settings = {
+        'quick': args.quick, 'repeats': repeats,
+        'workloads': [name for name in WORKLOADS if not args.only or name in args.only],
+        'slow_seconds': QUICK_SLOW_SECONDS if args.quick else SLOW_SECONDS,
+        'slow_samples': QUICK_SLOW_SAMPLES if args.quick else SLOW_SAMPLES,
+    }
 
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
+
+    start = time.monotonic()
     info = machine()
-    engines = [load_engine(*spec) for spec in ENGINES]
-    if not any(engine.module for engine in engines):
+    engines = load_engines()
+    if not any(engine.present for engine in engines):
         sys.exit('no engine to measure: ' + '; '.join(f"{engine.name}: {engine.install}"
                                                       for engine in engines))
-    build = partial(mixed_graph, lanes=lanes, motifs=MOTIFS, pool=POOL)
-    workloads = {'mixed graph': partial(graph_sample, build=build)}
-    samples = run(workloads, engines, repeats,
-                  progress=lambda message: print(message, file=sys.stderr, flush=True))
-    summary = {engine: medians(engine_samples)
-               for engine, engine_samples in samples['mixed graph'].items()}
-    print(report(engines, summary, info, repeats, lanes))
+    for engine in engines:
+        if not engine.present:
+            progress(f"{engine.name} is missing; install it with: {engine.install}")
+    workloads = []
+    for name in settings['workloads']:
+        progress(f"preparing {name}")
+        workloads.append(WORKLOADS[name](args.quick))
+    samples = run(workloads, engines, repeats, progress,
+                  slow=(settings['slow_seconds'], settings['slow_samples']))
+    summary = {workload: {engine: medians(cell) for engine, cell in cells.items()}
+               for workload, cells in samples.items()}
+    info['load_average_1min_end'] = os.getloadavg()[0]
+    info['seconds'] = time.monotonic() - start
 
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        results = {
-            'machine': info,
-            'settings': {'repeats': repeats, 'lanes': lanes, 'motifs': MOTIFS, 'pool': POOL,
-                         'quick': args.quick},
-            'engines': [{'name': engine.name, 'module': engine.module_name,
-                         'version': engine.version if engine.module else None,
-                         'missing': engine.missing, 'install': engine.install}
-                        for engine in engines],
-            'medians': summary,
-            'samples': samples,
-        }
-        (args.out / 'results.json').write_text(json.dumps(results, indent=2))
+    text = '\n'.join([header(info, engines, settings), table(workloads, engines, summary),
+                      footer(engines)])
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {
+        'machine': info,
+        'settings': settings,
+        'engines': [{'name': engine.name, 'about': engine.about,
+                     'version': engine.version if engine.present else None,
+                     'missing': engine.missing, 'install': engine.install} for engine in engines],
+        'workloads': {workload.name: {
+            'title': workload.title,
+            'metrics': [{'key': metric.key, 'label': metric.label, 'scale': metric.scale}
+                        for metric in workload.metrics],
+            'medians': summary[workload.name],
+            'samples': samples[workload.name],
+        } for workload in workloads},
+        'table': text,
+    }
+    (args.out / 'results.json').write_text(json.dumps(results, indent=2))
+    chart(args.out / 'speedup.png', workloads, engines, summary)
+    print(f"\nevery raw sample: {args.out / 'results.json'}; chart: {args.out / 'speedup.png'}")
 
 
 if __name__ == '__main__':

@@ -1,68 +1,70 @@
-"""Engines, samples, and the runner that alternates them: workloads x engines.
+"""Workloads x engines: how samples are taken, and the runner that alternates engines.
 
-One sample of a graph workload, on one engine:
+A graph sample (the engine core, scaling, the chain), on one engine:
   1. forward: build a fresh graph, timed (time.perf_counter);
   2. backward: root.backward() on that same fresh graph, timed;
-  3. memory: build it again in a fresh interpreter and read the bytes it holds
-     (tracemalloc for Python objects, plus arena_bytes() for an engine with a
-     C core), so nothing an earlier graph left behind is counted or hidden.
-Before each timed region whatever earlier samples dropped is freed, and the
-garbage collector stays off until the region ends, for every engine alike.
-Within each repeat the engines take turns (A B A B ...), so slow drift in the
-machine lands on all of them; reports use the median over repeats.
+  3. memory, where asked: build it again in a fresh interpreter and read the
+     bytes it holds (tracemalloc for Python objects, plus arena_bytes() for an
+     engine with a C core), so nothing an earlier graph left behind is counted.
+Before the forward whatever earlier samples dropped is freed; before the backward
+only microgradc's batched releases are handed over, not gc.collect(): walking the
+whole heap (torch's and sklearn's objects too) would evict the fresh graph from
+the caches, which a user's backward right after its forward finds warm. The
+garbage collector stays off in both regions, for every engine alike.
+
+A steps sample (the training workloads) runs a training step the way a user's
+loop does, the collector on: a first step, then, if it was quicker than the
+sample's minimum time, as many more as fill it, timed together (the first one
+left out as a warm-up). A step slower than the minimum is its own sample: the
+slow references run a few steps, never a whole epoch.
+
+Within each repeat the engines take turns (A B C ... A B C ...), so slow drift in
+the machine lands on all of them; reports use the median over repeats.
 """
 import gc
 import importlib
+import math
 import multiprocessing
 import statistics
+import sys
+import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from importlib import metadata
 from time import perf_counter
-from types import ModuleType
 
-from .workloads import count_nodes
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the table: a key of the samples, lower is better."""
+    key: str
+    label: str
+    scale: float = 1.0   # printed: the sample's value times this (seconds to ms: 1e3)
+    ratios: bool = True  # print each engine's ratio to micrograd and to torch
+    chart: bool = False  # a group of bars in the chart's speedup panel
 
 
 @dataclass
-class Engine:
-    """A Value implementation under test; when it cannot be imported, `missing` says why."""
-    name: str                          # its distribution name, as tables print it
-    module_name: str                   # the module holding its Value class
-    install: str                       # the command that installs it, shown when missing
-    module: ModuleType | None = None   # the imported module, None when missing
-    missing: str = ''                  # the import error, '' when present
-
-    @property
-    def Value(self):
-        """The engine's Value class."""
-        return self.module.Value
-
-    @property
-    def version(self):
-        """The installed version of its distribution, or 'unknown'."""
-        try:
-            return metadata.version(self.name)
-        except metadata.PackageNotFoundError:
-            return 'unknown'
-
-    def free_dropped(self):
-        """Free graphs dropped earlier: gc.collect() for cyclic ones (micrograd's
-        closures), and pending releases for an engine that batches them."""
-        gc.collect()
-        if hasattr(self.module, 'live_nodes'):
-            self.module.live_nodes()  # flushes microgradc's batched releases
+class Workload:
+    """What `--only` picks: a title, its rows, and each engine's measure() -> sample dict."""
+    name: str
+    title: str
+    metrics: list
+    measures: dict
 
 
-def load_engine(name, module_name, install):
-    """An Engine with its module imported, or with `missing` set if the import fails."""
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        return Engine(name, module_name, install, missing=str(error))
-    return Engine(name, module_name, install, module=module)
+def flush_releases():
+    """Hand microgradc the releases it batches: the nodes of facades dropped so far."""
+    if 'microgradc.engine' in sys.modules:
+        sys.modules['microgradc.engine'].live_nodes()  # flushes the batch
+
+
+def free_dropped():
+    """Free graphs dropped earlier: gc.collect() for cyclic ones (micrograd's closures),
+    then microgradc's batched releases."""
+    gc.collect()
+    flush_releases()
 
 
 @contextmanager
@@ -75,39 +77,42 @@ def collector_off():
         gc.enable()
 
 
-@contextmanager
-def timed_region(engine):
-    """Free what earlier samples dropped, then keep the collector off for the block."""
-    engine.free_dropped()
+NODE_COUNTS = {}  # (build, Value): nodes of that graph, counted once (the same every time)
+
+
+def graph_sample(build, Value, count, memory_module=None):
+    """One sample of the graph build(Value) makes: times, count(root) nodes and, if
+    memory_module names the module holding Value, bytes held (in a fresh interpreter)."""
+    free_dropped()
     with collector_off():
-        yield
-
-
-def graph_sample(engine, build):
-    """One sample of the graph `build(Value)` makes: times, node count, bytes."""
-    with timed_region(engine):
         start = perf_counter()
-        root, ops = build(engine.Value)
+        root, ops = build(Value)
         forward_s = perf_counter() - start
-    with timed_region(engine):
+    flush_releases()
+    with collector_off():
         start = perf_counter()
         root.backward()
         backward_s = perf_counter() - start
-    nodes = count_nodes(root)
+    if (build, Value) not in NODE_COUNTS:
+        NODE_COUNTS[build, Value] = count(root)
+    nodes = NODE_COUNTS[build, Value]
     del root
-    memory = in_fresh_process(graph_bytes, engine.module_name, build)
-    return {
+    sample = {
         'ops': ops,
         'nodes': nodes,
         'forward_s': forward_s,
         'backward_s': backward_s,
-        **memory,
         'forward_ns_per_op': forward_s * 1e9 / ops,
         'backward_ns_per_node': backward_s * 1e9 / nodes,
-        'bytes_per_node': (memory['held_python_bytes'] + memory['held_c_bytes']) / nodes,
-        'bytes_per_node_after_backward':
-            (memory['after_backward_python_bytes'] + memory['after_backward_c_bytes']) / nodes,
+        'ns_per_node': (forward_s + backward_s) * 1e9 / nodes,
     }
+    if memory_module:
+        memory = in_fresh_process(graph_bytes, memory_module, build)
+        sample.update(memory)
+        sample['bytes_per_node'] = (memory['held_python_bytes'] + memory['held_c_bytes']) / nodes
+        sample['bytes_per_node_after_backward'] = (
+            memory['after_backward_python_bytes'] + memory['after_backward_c_bytes']) / nodes
+    return sample
 
 
 def in_fresh_process(function, *args):
@@ -143,21 +148,73 @@ def graph_bytes(module_name, build):
     }
 
 
-def run(workloads, engines, repeats, progress=lambda message: None):
-    """Measure each workload on each present engine, `repeats` times, engines in
-    turn within each repeat. `workloads` maps a name to measure(engine) -> sample
-    dict. Returns {workload: {engine: [sample, ...]}}."""
-    present = [engine for engine in engines if engine.module]
-    samples = {name: {engine.name: [] for engine in present} for name in workloads}
+def steps_sample(step, min_seconds, collector=True):
+    """Seconds per call of step(k), k = 0, 1, ...: the mean of as many calls as fill
+    min_seconds, after step(0) as a warm-up; or step(0) alone if it took min_seconds or
+    more. What earlier samples dropped is freed first, so such a lone step pays nothing
+    to collect an earlier step's garbage, as a step in a loop does: this favours the
+    slow engine, micrograd, whose graphs are cycles. The collector stays on unless
+    `collector` is False."""
+    free_dropped()
+    with nullcontext() if collector else collector_off():
+        start = perf_counter()
+        step(0)
+        first_s = perf_counter() - start
+        if first_s >= min_seconds:
+            return {'steps': 1, 'seconds': first_s, 'step_s': first_s}
+        steps = math.ceil(min_seconds / first_s)
+        start = perf_counter()
+        for k in range(1, steps + 1):
+            step(k)
+        seconds = perf_counter() - start
+    return {'steps': steps, 'seconds': seconds, 'step_s': seconds / steps, 'warmup_s': first_s}
+
+
+def training_sample(setup, min_seconds, slots=None, also_paused=False):
+    """setup() -> (step, facts): a fresh model's training step(k), and facts about it
+    (a compile time, tape slots). The sample: the facts, steps_sample with the collector
+    on, its time per tape slot if `slots` is given and, if also_paused, steps_sample
+    again with the collector paused (keys ending in _gc_paused)."""
+    step, facts = setup()
+    sample = {**facts, **steps_sample(step, min_seconds)}
+    if slots:
+        sample['ns_per_slot'] = sample['step_s'] * 1e9 / slots
+    if also_paused:
+        paused = steps_sample(step, min_seconds, collector=False)
+        sample.update({f'{key}_gc_paused': value for key, value in paused.items()})
+    return sample
+
+
+def run(workloads, engines, repeats, progress=lambda message: None, slow=(math.inf, 0)):
+    """Measure each workload on each present engine it has code for, `repeats` times,
+    engines in turn within each repeat; a cell whose last sample took longer than
+    slow[0] seconds stops at slow[1] samples. Returns {workload: {engine: [sample, ...]}}."""
+    slow_seconds, slow_samples = slow
+    present = [engine.name for engine in engines if engine.present]
+    samples = {w.name: {e: [] for e in present if e in w.measures} for w in workloads}
+    last_seconds = {}
+    start = time.monotonic()
     for repeat in range(repeats):
-        for name, measure in workloads.items():
-            for engine in present:
-                progress(f"repeat {repeat + 1}/{repeats}: {name}, {engine.name}")
-                samples[name][engine.name].append(measure(engine))
+        for workload in workloads:
+            for engine, cell in samples[workload.name].items():
+                cell_name = workload.name, engine
+                if len(cell) >= slow_samples and last_seconds.get(cell_name, 0) > slow_seconds:
+                    continue
+                progress(f"[{time.monotonic() - start:6.1f} s] repeat {repeat + 1}/{repeats}: "
+                         f"{workload.name}, {engine}")
+                began = time.monotonic()
+                cell.append(workload.measures[engine]())
+                last_seconds[cell_name] = time.monotonic() - began
     return samples
 
 
 def medians(samples):
-    """The median of each metric over a list of sample dicts."""
-    return {metric: statistics.median(sample[metric] for sample in samples)
-            for metric in samples[0]}
+    """The median of each metric over a list of sample dicts, over the samples that
+    have it; a metric whose value is text (an error) keeps the first sample's text."""
+    keys = dict.fromkeys(key for sample in samples for key in sample)
+    summary = {}
+    for key in keys:
+        values = [sample[key] for sample in samples if key in sample]
+        numeric = all(isinstance(value, (int, float)) for value in values)
+        summary[key] = statistics.median(values) if numeric else values[0]
+    return summary

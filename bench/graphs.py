@@ -1,26 +1,33 @@
-"""Graph builders, engine-agnostic: each takes a Value class and returns (root, ops).
+"""Graph builders, engine-agnostic: each takes a leaf maker (a Value class) and
+returns (root, ops); and node counters for micrograd-style Values and for torch.
 
 `ops` counts the operations the builder applied (one per `+ - * / **` and
 `relu()`), the same for every engine. How many nodes those operations make is
 the engine's business (micrograd turns `1 - y` into four nodes), so nodes are
-counted separately, by `count_nodes`.
+counted separately.
 """
 
 MOTIF_OPS = 10  # operations in one motif of mixed_graph
 
 
 def mixed_graph(Value, lanes, motifs=5, pool=64):
+    """mixed_graph_over `pool` new leaves Value(x), x in [0.5, 1.5)."""
+    leaves = [Value(0.5 + (0.618 * i) % 1.0) for i in range(pool)]
+    return mixed_graph_over(leaves, lanes, motifs)
+
+
+def mixed_graph_over(leaves, lanes, motifs=5):
     """A sum of `lanes` independent lanes, each `motifs` x 10 mixed ops long.
 
-    The lanes read a shared pool of `pool` leaves, and inside a motif `s` and
-    `x` are each used twice, so nodes are shared at every scale. Every op kind
-    appears with a Value and with a number on either side. Each motif maps
-    |x| <= 1.5 to |x| <= 1.5 and divides only by s + 1 >= 1 or 3, so no engine
-    meets an overflow or a division by zero. The lanes are summed in a balanced
-    tree, so depth stays near 12 nodes a motif plus log2(lanes): far below
-    micrograd's recursion limit.
+    The lanes read the shared `leaves`, and inside a motif `s` and `x` are each
+    used twice, so nodes are shared at every scale. Every op kind appears with a
+    Value and with a number on either side. Each motif maps |x| <= 1.5 to
+    |x| <= 1.5 and divides only by s + 1 >= 1 or 3, so no engine meets an
+    overflow or a division by zero. The lanes are summed in a balanced tree, so
+    depth stays near 12 nodes a motif plus log2(lanes): far below micrograd's
+    recursion limit.
     """
-    leaves = [Value(0.5 + (0.618 * i) % 1.0) for i in range(pool)]  # in [0.5, 1.5)
+    pool = len(leaves)
     lane_outputs = []
     for lane in range(lanes):
         x = leaves[lane % pool]
@@ -48,6 +55,14 @@ def balanced_sum(values):
     return values[0]
 
 
+def chain(Value, ops):
+    """x = x * c + a, ops / 2 times: one chain `ops` nodes deep (the test suite's)."""
+    x, a = Value(1.0), Value(0.5)
+    for _ in range(ops // 2):
+        x = x * 1.0000001 + a
+    return x, ops // 2 * 2
+
+
 def count_nodes(root):
     """The number of distinct nodes reachable from root through _prev (iteratively)."""
     seen = {root}
@@ -55,6 +70,18 @@ def count_nodes(root):
     while stack:
         for child in stack.pop()._prev:
             if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen)
+
+
+def count_torch_nodes(root):
+    """The number of distinct autograd nodes (grad_fn and AccumulateGrad) behind a tensor."""
+    seen = {root.grad_fn}
+    stack = [root.grad_fn]
+    while stack:
+        for child, _ in stack.pop().next_functions:
+            if child is not None and child not in seen:
                 seen.add(child)
                 stack.append(child)
     return len(seen)

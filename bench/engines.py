@@ -1,0 +1,67 @@
+"""The engines, the table's columns: which are installed, and how to install the rest.
+
+Each workload module holds its own code for each engine; this module only says
+whether an engine can run here (its modules import), what runs in its column,
+and the command that installs it when it is missing.
+"""
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from importlib import metadata
+
+MICROGRADC_INSTALL = 'pip install -e .  (from the repository root)'
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One column of the table; `missing` says why it cannot run here ('' when it can)."""
+    name: str          # the column's heading
+    about: str         # what runs in the column, one line
+    modules: tuple     # the modules it imports
+    distribution: str  # the package whose version the report names
+    install: str       # the command that installs it
+    missing: str = ''  # the import error, '' when installed
+
+    @property
+    def present(self):
+        return not self.missing
+
+    @property
+    def version(self):
+        """The installed version of its distribution, or 'unknown'."""
+        try:
+            return metadata.version(self.distribution)
+        except metadata.PackageNotFoundError:
+            return 'unknown'
+
+
+ENGINES = (
+    Engine('micrograd', "micrograd 0.1.0, the reference: its Value and MLP",
+           ('micrograd.engine', 'micrograd.nn'), 'micrograd', 'pip install micrograd==0.1.0'),
+    Engine('drop-in', "micrograd's code with microgradc.engine.Value and microgradc.nn.MLP "
+           "imported instead", ('microgradc.engine', 'microgradc.nn'), 'microgradc',
+           MICROGRADC_INSTALL),
+    Engine('nn', "microgradc idiomatic: microgradc.nn, microgradc.losses, microgradc.optim",
+           ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
+    Engine('compiled', "microgradc.compile of the idiomatic loss function, replayed in C",
+           ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
+    Engine('torch', "PyTorch eager, float64, one thread (torch.set_num_threads(1))",
+           ('torch',), 'torch', 'pip install torch==2.13.0'),
+)
+BASELINES = ('micrograd', 'torch')  # ratios divide these engines' figures by each engine's
+
+
+def load_engines():
+    """ENGINES, each with `missing` set if one of its modules fails to import.
+    PyTorch, if present, is set to one thread: every other engine runs on one."""
+    engines = []
+    for engine in ENGINES:
+        try:
+            for module in engine.modules:
+                importlib.import_module(module)
+        except ImportError as error:
+            engine = dataclasses.replace(engine, missing=str(error) or type(error).__name__)
+        engines.append(engine)
+    if any(engine.name == 'torch' and engine.present for engine in engines):
+        importlib.import_module('torch').set_num_threads(1)
+    return engines
