@@ -1,7 +1,7 @@
 """Acceptance: micrograd's demo trains the same in microgradc as in micrograd.
 
 micrograd's demo.ipynb (two moons, MLP(2, [16, 16, 1]), max-margin loss plus
-L2, SGD with a decaying learning rate) is written once below, verbatim but for
+L2, SGD with a decaying learning rate) is written once, in bench.moons, verbatim but for
 the Value and MLP classes it is handed. Run with micrograd's classes and with
 ours, every step's loss and accuracy must agree. The idiomatic microgradc loop
 (losses.hinge + 1e-4 * losses.l2, optim.SGD) must follow the same trajectory.
@@ -10,16 +10,14 @@ CI-sized: STEPS steps of the full 100-point batch; micrograd's run is shared
 by the tests.
 """
 import gc
-import random
 
 import micrograd.engine
 import micrograd.nn
-import numpy as np
 import pytest
-from sklearn.datasets import make_moons
 
 import microgradc.engine
 import microgradc.nn
+from bench.moons import dataset, demo
 from helpers import mismatches
 from microgradc import losses, optim
 
@@ -28,69 +26,15 @@ REL = 1e-9
 
 
 def micrograd_demo(Value, MLP, steps):
-    """micrograd's demo.ipynb, cell by cell; returns [(loss, accuracy)] one a step."""
-    np.random.seed(1337)
-    random.seed(1337)
-
-    # make up a dataset
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y*2 - 1 # make y be -1 or 1
-
-    # initialize a model
-    model = MLP(2, [16, 16, 1]) # 2-layer neural network
-
-    # loss function
-    def loss(batch_size=None):
-
-        # inline DataLoader :)
-        if batch_size is None:
-            Xb, yb = X, y
-        else:
-            ri = np.random.permutation(X.shape[0])[:batch_size]
-            Xb, yb = X[ri], y[ri]
-        inputs = [list(map(Value, xrow)) for xrow in Xb]
-
-        # forward the model to get scores
-        scores = list(map(model, inputs))
-
-        # svm "max-margin" loss
-        losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(yb, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        # L2 regularization
-        alpha = 1e-4
-        reg_loss = alpha * sum((p*p for p in model.parameters()))
-        total_loss = data_loss + reg_loss
-
-        # also get accuracy
-        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(yb, scores)]
-        return total_loss, sum(accuracy) / len(accuracy)
-
-    trajectory = []
-    # optimization
-    for k in range(steps):
-
-        # forward
-        total_loss, acc = loss()
-
-        # backward
-        model.zero_grad()
-        total_loss.backward()
-
-        # update (sgd)
-        learning_rate = 1.0 - 0.9*k/100
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-
-        trajectory.append((float(total_loss.data), float(acc)))
-    return trajectory
+    """micrograd's demo.ipynb, cell by cell (bench.moons.demo holds it, verbatim);
+    returns [(loss, accuracy)] one a step."""
+    step, _ = demo(Value, MLP)
+    return [step(k) for k in range(steps)]
 
 
 def idiomatic_microgradc_demo(steps):
     """The same training written with microgradc's losses and optimizer."""
-    np.random.seed(1337)
-    random.seed(1337)
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y * 2 - 1
+    X, y = dataset()
     model = microgradc.nn.MLP(2, [16, 16, 1])
     optimizer = optim.SGD(model.parameters(), lr=1.0)
     trajectory = []
