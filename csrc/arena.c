@@ -2,8 +2,7 @@
  * arena.c: node storage, ids, lifetimes, texts, and the core's lock.
  *
  * Nodes live in chunks of 65,536 records that never move, so a node's id is
- * (chunk << 16 | slot) for as long as the node lives. A new node always gets
- * an id above its children's (internal.h says why). A node is held by
+ * (chunk << 16 | slot) for as long as the node lives. A node is held by
  * references (a Python facade each, a parent each); when the last one goes the
  * node's id is freed and it releases its children, iteratively: a chain can be
  * millions of nodes long. This file does not know what an op computes.
@@ -14,7 +13,7 @@
 
 #include "internal.h"
 
-_Static_assert(sizeof(mgc_node) == 40, "a node is 40 bytes");
+_Static_assert(sizeof(mgc_node) == 48, "a node is 48 bytes");
 
 mgc_arena mgc__arena;
 
@@ -28,8 +27,15 @@ void mgc__unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
 /* ----------------------------------------------------------------------------
  * allocation: the free ids are a two-level bitmap, so "the lowest free id
- * above m" is a few word scans, and a node can always be given an id above
- * its children's */
+ * above m" is a few word scans. A node with children gets the lowest free id
+ * above both its children and the cursor (the last such id given), so the
+ * ids of a graph being built climb as its stamps do; when nothing is free up
+ * there the cursor wraps round and the node takes the lowest free id above
+ * its children, and only when there is none the arena grows: memory is
+ * reused as tightly as "lowest free id above the children" alone would.
+ * backward() sends the cursor back down, so the next graph fills the holes
+ * the last one left from the bottom up. A leaf takes the lowest free id:
+ * where a leaf lies does not matter to any order. */
 
 /* one more chunk of nodes, and the free bits to cover it; 0 or -1 */
 static int grow_chunks(mgc_arena *arena) {
@@ -86,20 +92,39 @@ static void put_free(mgc_arena *arena, mgc_id id) {
     arena->free_summary[id / 64 / 64] |= 1ull << (id / 64 % 64);
 }
 
+/* an id for a new node: the lowest free id above `above`, else a never-used
+ * one; 0 when none is left or memory ran out */
+static mgc_id fresh_id(mgc_arena *arena, mgc_id above) {
+    mgc_id id = take_free_above(arena, above);
+    if (id) return id;
+    if (arena->next_fresh == 0) arena->next_fresh = 1;  /* id 0 is never a node */
+    if (arena->next_fresh >= MGC_MAX_NODES) return 0;
+    if ((arena->next_fresh >> MGC_CHUNK_BITS) >= arena->chunk_count && grow_chunks(arena) != 0)
+        return 0;
+    return (mgc_id)arena->next_fresh++;
+}
+
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above) {
     mgc_arena *arena = &mgc__arena;
-    mgc_id id = take_free_above(arena, above);
-    if (!id) {
-        if (arena->next_fresh == 0) arena->next_fresh = 1;  /* id 0 is never a node */
-        if (arena->next_fresh >= MGC_MAX_NODES) return 0;
-        if ((arena->next_fresh >> MGC_CHUNK_BITS) >= arena->chunk_count &&
-            grow_chunks(arena) != 0)
-            return 0;
-        id = (mgc_id)arena->next_fresh++;
+    mgc_id id;
+    if (op == MGC_LEAF) {
+        id = fresh_id(arena, 0);
+    } else {
+        /* above the cursor; else, wrapping round, above the children; else a new id */
+        id = take_free_above(arena, above > arena->cursor ? above : arena->cursor);
+        if (id && id < arena->next_fresh - arena->next_fresh / 4) {
+            arena->cursor = id;
+        } else {
+            if (id) put_free(arena, id);
+            arena->cursor = 0;
+            id = fresh_id(arena, above);
+        }
     }
+    if (!id) return 0;
     mgc_node *node = mgc__node(id);
     memset(node, 0, sizeof *node);
     node->data = data;
+    node->stamp = ++arena->stamps;
     node->op = op;
     node->refs = 1;
     arena->live++;
@@ -322,7 +347,7 @@ size_t mgc_bytes(void) {
                    arena->chunk_capacity * sizeof(mgc_node *) + arena->edge_bytes +
                    (size_t)arena->chunk_capacity * MGC_CHUNK_NODES / 8 * 65 / 64 +
                    arena->text_capacity * (sizeof(char *) + sizeof(size_t)) + arena->text_bytes +
-                   arena->loss_scratch_capacity * sizeof(double);
+                   arena->loss_scratch_capacity * sizeof(double) + mgc__order_bytes();
     mgc__unlock();
     return bytes;
 }

@@ -4,9 +4,12 @@
  * Not part of the public interface: Python never sees a node, only its id.
  * Everything here runs with the core's lock held (see mgc__lock).
  *
- * The one invariant the rest leans on: a node's id is greater than the id of
- * every child it has. Descending id order is therefore a topological order
- * (parents before children), and backward is a linear sweep (graph.c).
+ * Order: every node carries a stamp, its place in the sequence of all nodes
+ * ever made. A parent is always made after its children, so descending
+ * stamps are a topological order that depends on the program alone, not on
+ * which ids were free. Ids are handed out so that they mostly follow the
+ * stamps and always lie above the children's (arena.c), which lets backward
+ * find that order by one sweep down the ids (graph.c).
  */
 #ifndef MICROGRADC_INTERNAL_H
 #define MICROGRADC_INTERNAL_H
@@ -22,6 +25,8 @@
 #define MGC_NARY_FLAG 0x1u       /* children live in an edge array */
 #define MGC_INT_EXPONENT 0x2u    /* MGC_POW: the exponent was given as an int */
 #define MGC_MEAN_FLAG 0x4u       /* MGC_MSE: the mean, not the sum */
+#define MGC_LEAF_CHILD0 0x8u     /* child[0] has no children: a walk need not look at it */
+#define MGC_LEAF_CHILD1 0x10u    /* child[1] has no children */
 
 /* an edge array: [count, op text slot, child ids..., extra words]; the only
  * op with extra words is MGC_SOFTMAX_CE: one class index a row, the number of
@@ -33,17 +38,18 @@
 typedef struct {
     double data;                 /* forward value */
     double grad;                 /* d(root)/d(node), accumulated with += */
+    uint64_t stamp;              /* when it was made: greater than every child's */
     union {
         mgc_id child[2];         /* up to two children, 0 = none; MGC_POW keeps its
                                     exponent as a leaf in child[1] */
         mgc_id *edges;           /* MGC_NARY_FLAG: malloc'd edge array */
     } in;
     uint32_t refs;               /* facades and parents holding the node; 0 = free */
-    uint32_t mark;               /* epoch of the last backward that reached the node;
+    uint32_t mark;               /* epoch of the last walk that reached the node;
                                     while being released: the next dying node */
     uint32_t label;              /* text slot of the label, 0 = none */
     uint8_t op;                  /* enum mgc_op */
-    uint8_t flags;               /* MGC_NARY_FLAG | MGC_INT_EXPONENT */
+    uint8_t flags;               /* the MGC_..._FLAG, MGC_INT_EXPONENT and MGC_LEAF_CHILD bits */
 } mgc_node;
 
 /* ----------------------------------------------------------------------------
@@ -60,9 +66,12 @@ typedef struct {
     uint64_t next_fresh;         /* lowest id never handed out (id 0 is never a node) */
     uint64_t *free_bits;         /* bit i set: id i is free; one word per 64 ids */
     uint64_t *free_summary;      /* bit w set: free_bits[w] has a set bit */
+    mgc_id cursor;               /* the last id given to a node with children: the next
+                                    goes above it while there is room, so ids follow stamps */
+    uint64_t stamps;             /* stamps handed out */
     size_t live;                 /* nodes with refs > 0 */
     size_t edge_bytes;           /* bytes held in edge arrays */
-    uint32_t epoch;              /* stamp of the current backward */
+    uint32_t epoch;              /* stamp of the current walk */
     char **texts;                /* text slots; slot 0 unused */
     size_t *text_lengths;        /* byte length of each text; free slots: next free */
     uint32_t text_count;         /* slots in use or free */
@@ -74,7 +83,8 @@ typedef struct {
     size_t loss_scratch_capacity; /* in doubles */
 } mgc_arena;
 
-extern mgc_arena mgc__arena;
+/* hidden: reached without the indirection an exported symbol costs */
+extern mgc_arena mgc__arena __attribute__((visibility("hidden")));
 
 static inline mgc_node *mgc__node(mgc_id id) {
     return &mgc__arena.chunks[id >> MGC_CHUNK_BITS][id & (MGC_CHUNK_NODES - 1)];
@@ -84,11 +94,35 @@ static inline mgc_node *mgc__node(mgc_id id) {
 void mgc__lock(void);
 void mgc__unlock(void);
 
-/* a fresh node with an id greater than above, refs = 1, grad = 0 and no
- * children; 0 when memory ran out */
+/* a fresh node with refs = 1, grad = 0 and no children, a new stamp, and an id
+ * above `above` (the highest id among the children it will have, 0 for a
+ * leaf); 0 when memory ran out */
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above);
-/* a new stamp for marking reached nodes; never 0, so a mark of 0 is never reached */
+/* a new epoch for marking reached nodes; never 0, so a mark of 0 is never reached */
 uint32_t mgc__next_epoch(void);
+/* ----------------------------------------------------------------------------
+ * the order of a graph (graph.c) */
+
+typedef struct {
+    mgc_id *ids;                 /* reached nodes, by descending stamp: parents first */
+    size_t count;                /* entries in ids */
+    size_t capacity;             /* ids allocated */
+    mgc_id *other;               /* a second list for sorting, other_capacity ids */
+    size_t *starts;              /* where each sorted run starts, other_capacity entries */
+    size_t other_capacity;
+} mgc_order;
+
+/* the nodes roots reach (leaves too if with_leaves, else only nodes with
+ * children), by descending stamp, in order->ids. Reached nodes are marked
+ * with a new epoch, returned in *epoch. 0, or -1 when memory ran out */
+int mgc__order(const mgc_id *roots, size_t root_count, int with_leaves, mgc_order *order,
+               uint32_t *epoch);
+/* memory for an order, lent to one caller at a time; give it back when done */
+mgc_order mgc__order_borrow(void);
+void mgc__order_return(mgc_order *order);
+/* bytes kept between walks */
+size_t mgc__order_bytes(void);
+
 /* drop one reference; frees and cascades iteratively at zero */
 void mgc__release(mgc_id id);
 /* an n-ary node over count children, with extra words after them in its edge
@@ -128,6 +162,18 @@ static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count)
     }
     *count = node->in.child[0] == 0 ? 0 : node->in.child[1] == 0 ? 1 : 2;
     return node->in.child;
+}
+
+/* whether a node has children */
+static inline int mgc__has_children(const mgc_node *node) {
+    return node->flags & MGC_NARY_FLAG ? node->in.edges[MGC_EDGE_COUNT] != 0 : node->in.child[0] != 0;
+}
+
+/* takes a reference on a binary node's child k (0 or 1), noting if it is a leaf */
+static inline void mgc__link_child(mgc_node *node, int k) {
+    mgc_node *child = mgc__node(node->in.child[k]);
+    child->refs++;
+    if (!mgc__has_children(child)) node->flags |= k ? MGC_LEAF_CHILD1 : MGC_LEAF_CHILD0;
 }
 
 /* the words of a node's edge array */

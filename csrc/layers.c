@@ -20,7 +20,8 @@ static mgc_id activate(int act, mgc_id sum) {
         return 0;
     }
     mgc_node *node = mgc__node(out);
-    node->in.child[0] = sum;
+    node->in.child[0] = sum;  /* the reference taken over is the link's */
+    if (!mgc__has_children(mgc__node(sum))) node->flags |= MGC_LEAF_CHILD0;
     node->data = mgc__forward(act, mgc__node(sum)->data, 0.0);
     return out;
 }

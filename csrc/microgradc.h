@@ -111,9 +111,10 @@ enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
 
 /* ---------------------------------------------------------------------------
  * backward: root grad = 1, then the local rule of every node the root reaches,
- * parents before children, accumulating with +=. Needs no memory: cannot fail. */
+ * parents before children, accumulating with +=, in an order fixed by the
+ * graph alone (graph.c). 0, or -1 when memory ran out (then no grad changed) */
 
-void mgc_backward(mgc_id root);
+int mgc_backward(mgc_id root);
 
 /* ---------------------------------------------------------------------------
  * tapes: the graph reachable from outputs frozen into a program (tape.c) */

@@ -1,6 +1,6 @@
 /*
  * ops.c: building nodes. One call makes one node: it allocates the record
- * with an id above its children's, links the children (taking a reference on
+ * (with an id above its children's), links the children (taking a reference on
  * each) and computes the value with the rule in ops.h. A scalar operand, or a
  * constant exponent, becomes a leaf child made in the same call, as micrograd
  * wraps it in a Value.
@@ -20,8 +20,8 @@ static mgc_id make(int op, mgc_id a, mgc_id b) {
     mgc_node *node = mgc__node(id);
     node->in.child[0] = a;
     node->in.child[1] = b;
-    if (a) mgc__node(a)->refs++;
-    if (b) mgc__node(b)->refs++;
+    if (a) mgc__link_child(node, 0);
+    if (b) mgc__link_child(node, 1);
     return id;
 }
 

@@ -2,8 +2,9 @@
  * tape.c: a graph frozen into a compact program, replayed forward and
  * backward with new inputs, with no Python per node.
  *
- * Building a tape walks the nodes reachable from its outputs and renumbers
- * them into slots in topological order (children first), struct of arrays.
+ * Building a tape finds the nodes reachable from its outputs in stamp order
+ * (graph.c) and renumbers them into slots, children first, struct of arrays:
+ * the order they were made in, which depends on the program alone.
  * The reachable leaves are the tape's inputs, whose values each run supplies,
  * and its live leaves (the parameters, and constants): each run reads their
  * data from the arena and adds their grads back into it, so an optimizer's
@@ -80,53 +81,12 @@ void mgc_tape_free(mgc_tape *tape) {
 /* ----------------------------------------------------------------------------
  * building */
 
-/* the ids reachable from outputs, in descending order (parents first); lock
- * held. Reached nodes carry the epoch. NULL when memory ran out. */
-static mgc_id *reachable(const mgc_id *outputs, size_t output_count, uint32_t epoch,
-                         uint32_t *count) {
-    size_t capacity = 1024, n = 0, pending = 0;
-    mgc_id *found = malloc(capacity * sizeof(mgc_id)), top = 0;
-    if (!found) return NULL;
-    for (size_t i = 0; i < output_count; i++) {
-        mgc_node *node = mgc__node(outputs[i]);
-        if (node->mark != epoch) pending++;
-        node->mark = epoch;
-        if (outputs[i] > top) top = outputs[i];
-    }
-    for (mgc_id id = top; pending; id--) {
-        mgc_node *node = mgc__node(id);
-        if (node->mark != epoch) continue;
-        pending--;
-        if (n == capacity) {
-            mgc_id *grown = realloc(found, 2 * capacity * sizeof(mgc_id));
-            if (!grown) {
-                free(found);
-                return NULL;
-            }
-            found = grown;
-            capacity *= 2;
-        }
-        found[n++] = id;
-        uint32_t children;
-        const mgc_id *child = mgc__children(node, &children);
-        for (uint32_t i = 0; i < children; i++) {
-            mgc_node *c = mgc__node(child[i]);
-            if (c->mark != epoch) {
-                c->mark = epoch;
-                pending++;
-            }
-        }
-    }
-    *count = (uint32_t)n;
-    return found;
-}
-
-/* fills the tape's slots from nodes[] (descending ids), whose marks hold
+/* fills the tape's slots from nodes[] (slot after slot), whose marks hold
  * their slots; the inputs' ids are in is_input's set. 0 or -1 */
 static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
     size_t edge_count = 0, loss_count = 0, leaf_count = 0, scratch = 0;
     for (uint32_t s = 0; s < t->slots; s++) {
-        const mgc_node *node = mgc__node(nodes[t->slots - 1 - s]);
+        const mgc_node *node = mgc__node(nodes[s]);
         uint32_t children;
         mgc__children(node, &children);
         if (node->flags & MGC_NARY_FLAG && node->op != MGC_OPAQUE) {
@@ -147,7 +107,7 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
 
     size_t edge = 0;
     for (uint32_t s = 0; s < t->slots; s++) {
-        const mgc_node *node = mgc__node(nodes[t->slots - 1 - s]);
+        const mgc_node *node = mgc__node(nodes[s]);
         uint32_t children;
         const mgc_id *child = mgc__children(node, &children);
         t->op[s] = node->op;
@@ -155,7 +115,7 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
         if ((node->op == MGC_LEAF && !is_input[s]) || node->op == MGC_OPAQUE) {
             t->op[s] = MGC_LEAF;  /* an opaque node replays as the number it holds */
             t->leaf_slot[t->leaf_count] = s;
-            t->leaf_id[t->leaf_count++] = nodes[t->slots - 1 - s];
+            t->leaf_id[t->leaf_count++] = nodes[s];
         } else if (node->flags & MGC_NARY_FLAG) {
             t->a[s] = (uint32_t)edge;
             for (uint32_t i = 0; i < children; i++) t->edges[edge++] = mgc__node(child[i])->mark;
@@ -217,15 +177,17 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
     mgc_tape *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     mgc__lock();
-    uint32_t epoch = mgc__next_epoch(), count = 0;
-    mgc_id *nodes = reachable(outputs, output_count, epoch, &count);
-    int status = nodes ? 0 : -1;
+    uint32_t epoch, count = 0;
+    mgc_order order = mgc__order_borrow();
+    int status = mgc__order(outputs, output_count, 1, &order, &epoch);
+    if (status == 0 && order.count > UINT32_MAX) status = -1;
     uint8_t *is_input = NULL;
     t->input_count = (uint32_t)input_count;
     t->output_count = (uint32_t)output_count;
     t->input_slot = malloc((input_count ? input_count : 1) * sizeof(uint32_t));
     t->output_slot = malloc(output_count * sizeof(uint32_t));
     if (status == 0) {
+        count = (uint32_t)order.count;
         t->slots = count;
         t->op = malloc(count);
         t->a = malloc(count * sizeof(uint32_t));
@@ -242,23 +204,27 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         /* which inputs are reached, while the marks still say so */
         for (size_t i = 0; i < input_count; i++)
             t->input_slot[i] = mgc__node(inputs[i])->mark == epoch ? 0 : NO_SLOT;
-        for (uint32_t k = 0; k < count; k++) mgc__node(nodes[k])->mark = count - 1 - k;
+        for (uint32_t k = 0; k < count / 2; k++) {  /* slots run children first */
+            mgc_id swap = order.ids[k];
+            order.ids[k] = order.ids[count - 1 - k];
+            order.ids[count - 1 - k] = swap;
+        }
+        for (uint32_t k = 0; k < count; k++) mgc__node(order.ids[k])->mark = k;
         for (size_t i = 0; i < input_count; i++)
             if (t->input_slot[i] != NO_SLOT) {
                 t->input_slot[i] = mgc__node(inputs[i])->mark;
                 is_input[t->input_slot[i]] = 1;
             }
         for (size_t i = 0; i < output_count; i++) t->output_slot[i] = mgc__node(outputs[i])->mark;
-        status = fill(t, nodes, is_input);
+        status = fill(t, order.ids, is_input);
         if (status == 0)
             for (uint32_t i = 0; i < t->leaf_count; i++) mgc__node(t->leaf_id[i])->refs++;
         else
             t->leaf_count = 0;  /* no references were taken */
     }
-    if (nodes)
-        for (uint32_t k = 0; k < count; k++) mgc__node(nodes[k])->mark = 0;  /* no epoch is 0 */
+    for (size_t k = 0; k < order.count; k++) mgc__node(order.ids[k])->mark = 0;  /* no epoch is 0 */
+    mgc__order_return(&order);
     mgc__unlock();
-    free(nodes);
     free(is_input);
     if (status != 0) {
         mgc_tape_free(t);

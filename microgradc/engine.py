@@ -244,7 +244,8 @@ class Value:
         return _node(_unary(_SIGMOID, self._id))
 
     def backward(self):
-        lib.mgc_backward(self._id)
+        if lib.mgc_backward(self._id):
+            raise MemoryError("microgradc: out of memory ordering the graph for backward")
 
     def __neg__(self): # -self
         return _node(_unary(_NEG, self._id))
