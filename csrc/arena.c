@@ -25,6 +25,13 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 void mgc__lock(void) { pthread_mutex_lock(&arena_lock); }
 void mgc__unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
+/* fork: the forking thread takes the lock first, so no other thread is inside the
+ * core when the process is copied; parent and child each go on with the arena
+ * consistent and the lock free (in the child, the forking thread is its owner) */
+__attribute__((constructor)) static void lock_around_fork(void) {
+    pthread_atfork(mgc__lock, mgc__unlock, mgc__unlock);
+}
+
 /* ----------------------------------------------------------------------------
  * allocation: the free ids are a two-level bitmap, so "the lowest free id
  * above m" is a few word scans. A node with children gets the lowest free id

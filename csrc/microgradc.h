@@ -133,15 +133,17 @@ void mgc_tape_free(mgc_tape *tape);
 
 /* ---------------------------------------------------------------------------
  * optimizers over arrays of parameter ids (torch.optim's arithmetic); the
- * caller keeps the state arrays, count doubles each, zeroed before step 1 */
+ * caller keeps the state arrays, count entries each, zeroed for a parameter
+ * new to the optimizer. steps[i] counts the steps parameter i has taken, and
+ * each call adds one: a parameter's first step starts its momentum buffer, and
+ * Adam's bias corrections follow its own count, as torch keeps them */
 
 void mgc_zero_grad(const mgc_id *ids, size_t count);
-/* velocity may be NULL when momentum is 0; steps_taken counts earlier calls */
+/* velocity is used only when momentum is not 0 */
 void mgc_sgd_step(const mgc_id *ids, size_t count, double lr, double momentum,
-                  double weight_decay, double *velocity, uint64_t steps_taken);
-/* step is this step's number, from 1 */
+                  double weight_decay, double *velocity, uint64_t *steps);
 void mgc_adam_step(const mgc_id *ids, size_t count, double lr, double beta1, double beta2,
-                   double eps, double weight_decay, double *m, double *v, uint64_t step);
+                   double eps, double weight_decay, double *m, double *v, uint64_t *steps);
 
 /* ---------------------------------------------------------------------------
  * statistics */

@@ -46,6 +46,7 @@ def _flatten(extra):
 
 
 def _leaves(values):
+    """The Values of nested lists of Values, in order."""
     flat = []
     for v in values:
         flat.extend(_leaves(v) if isinstance(v, list) else [v])
@@ -56,18 +57,23 @@ def compile(fn, *example_arrays):
     """Trace fn once on input Values shaped like example_arrays; return a CompiledStep.
 
     fn takes one nested list of Values per array and returns the loss Value, or
-    (loss, extra) with extra a Value or nested lists of Values. Raises TypeError for
-    a non-numeric array or a result that is not a Value; MemoryError if C ran out.
+    (loss, extra) with extra a Value or nested lists of Values. fn may change the lists
+    it is given; input i of a later call is the Value made for element i of the
+    (flattened) arrays, wherever fn put it. Raises TypeError for a non-numeric array or
+    a result that is not a Value; MemoryError if C ran out.
     """
     arrays = [_numeric(a, i) for i, a in enumerate(example_arrays)]
     inputs = [_input_values(a) for a in arrays]
+    # taken before fn runs, which may change its lists: input i of a call is always the
+    # Value made for element i, and this list owns each until the tape is built
+    input_values = _leaves(inputs)
     result = fn(*inputs)
     loss, extra = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
     if not isinstance(loss, Value):
         raise TypeError(f"fn must return a Value (or a Value and extras), not {type(loss).__name__}")
     extra_values, extra_shape = _flatten(extra) if extra is not None else ([], None)
     outputs = [loss._id] + [v._id for v in extra_values]
-    input_ids = [v._id for v in _leaves(inputs)]
+    input_ids = [v._id for v in input_values]
     tape = lib.mgc_tape_build(outputs, len(outputs), input_ids, len(input_ids))
     if tape == ffi.NULL:
         raise MemoryError("microgradc: out of memory compiling the graph")
@@ -79,14 +85,15 @@ class CompiledStep:
 
     Each call runs forward and backward in C and adds the parameters' gradients into
     their .grad, as loss.backward() would; it returns the loss as a float, or
-    (loss, extra as a numpy array) when fn returned extras.
+    (loss, extra as a numpy array) when fn returned extras. Calls from several threads
+    are safe: the core runs them one at a time, each with its own result.
     """
 
     def __init__(self, tape, shapes, extra_shape):
         self._tape = tape
         self._shapes = shapes
         self._extra_shape = extra_shape
-        self._outputs = np.empty(1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0))
+        self._output_count = 1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0)
 
     @property
     def slots(self):
@@ -103,9 +110,14 @@ class CompiledStep:
                 raise ValueError(f"array {i} must have shape {shape}, got {array.shape}")
             flat.append(array.astype(np.float64).ravel())
         inputs = np.concatenate(flat) if flat else np.empty(0)
-        outputs = self._outputs
+        outputs = np.empty(self._output_count)  # each call its own: threads may share a step
         lib.mgc_tape_run(self._tape, ffi.from_buffer("double[]", inputs),
                          ffi.from_buffer("double[]", outputs))
         if self._extra_shape is None:
             return float(outputs[0])
-        return float(outputs[0]), outputs[1:].reshape(self._extra_shape).copy()
+        return float(outputs[0]), outputs[1:].reshape(self._extra_shape)
+
+    def __reduce__(self):
+        raise TypeError("a CompiledStep is a program in the C core and cannot be pickled or "
+                        "copied: pickle the model (or its state_dict()) and call compile() "
+                        "again after loading it")

@@ -5,6 +5,7 @@ data, grad, children and op live in C and are read from there. Every op is one
 C call that makes the node and computes its value; backward() is one C call.
 """
 import numbers
+import os
 import sys
 import threading
 from array import array
@@ -25,24 +26,48 @@ _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 
 NODE_BYTES = lib.mgc_node_bytes()
 
 # ids of dropped facades, released in C a batch at a time (one call, not one per drop);
-# an array of C ints, so the batch reaches C without converting each id
+# an array of C ints, so the batch reaches C without converting each id. An id waiting
+# here is still owned: the batch holds the reference its facade held.
 _dead = array("I")
 _DEAD_BATCH = 4096
 _flush_lock = threading.Lock()
+_flusher = None  # the thread inside _flush, if any
 
 
 def _flush(blocking=False):
-    # a __del__ inside a flush finds the lock taken and leaves its id for the next one;
-    # other threads may append while C runs, so C gets a copy of the batch
-    if not _flush_lock.acquire(blocking):
+    """Release the batch of dead facades' ids in one C call.
+
+    A __del__ or a hook that runs inside a flush (the same thread) finds it under way and
+    leaves its ids for the next one; so does any caller that does not block, when another
+    thread is flushing. Other threads may append while C runs, so C gets the batch's copy.
+    """
+    global _flusher
+    if _flusher == threading.get_ident() or not _flush_lock.acquire(blocking):
         return
+    _flusher = threading.get_ident()
     try:
         count = len(_dead)
         batch = _dead[:count]
         del _dead[:count]
         lib.mgc_release_many(ffi.from_buffer("mgc_id[]", batch), count)
     finally:
+        _flusher = None
         _flush_lock.release()
+
+
+def _before_fork():
+    # a flush in another thread finishes first, so the child gets no half-released batch
+    if _flusher != threading.get_ident():
+        _flush_lock.acquire()
+
+
+def _after_fork():
+    if _flusher != threading.get_ident():
+        _flush_lock.release()
+
+
+# the C core takes its own lock around fork (pthread_atfork in arena.c)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
 
 
 def _out_of_memory(value):
@@ -82,41 +107,66 @@ def _apply(op, value, other, reflected=0):
     """value op other (other op value if reflected), other a Value or a real number;
     NotImplemented for anything else."""
     kind = type(other)
-    out = _new(Value)  # made here, not by _node: this is the hottest path
     if kind is Value or (kind is not float and kind is not int and isinstance(other, Value)):
         if reflected:  # only a subclass of Value reaches a reflected op as other
             value, other = other, value
-        out._id = _binary(op, value._id, other._id) or _out_of_memory(out)
+        node_id = _binary(op, value._id, other._id)
     elif kind is float or kind is int or _is_real(other):
-        out._id = _binary_scalar(op, value._id, float(other), reflected) or _out_of_memory(out)
+        node_id = _binary_scalar(op, value._id, float(other), reflected)
     else:
-        out._id = 0
         return NotImplemented
+    out = _new(Value)  # made here, not by _node: this is the hottest path
+    out._id = node_id or _out_of_memory(out)
     return out
 
 
-def _ids(values, what):
-    """The node id of each of values, a Value's own or, for a real number, a new leaf's.
+class _Operands:
+    """Node ids for groups of operands, owned until the C call that takes them is over.
 
-    Returns (ids, made): made lists the new leaves, each holding a reference that the
-    caller hands back with _release(made) once the nodes it builds hold them.
+        with _Operands((ws, "a weight"), (xs, "an input")) as (w_ids, x_ids):
+            out = _node(lib.mgc_dot(w_ids, x_ids, len(w_ids), 0))
+
+    Each group is an iterable (read once: a generator is fine) and what to call one of
+    its items in an error. Every group is read and checked before any node is made, and
+    each real number becomes a new leaf, all of them in one C call. Inside the block this
+    object keeps every Value of the groups alive, so C is never handed an id that nobody
+    owns; on the way out it drops the new leaves' references, which the nodes built in
+    the block have taken by then. Raises TypeError, naming `what`, for anything that is
+    not a Value or a real number, and MemoryError if C ran out.
     """
-    values = values if isinstance(values, (list, tuple)) else list(values)
-    ids = [v._id if isinstance(v, Value) else 0 for v in values]
-    numbers = [i for i, node_id in enumerate(ids) if not node_id]
-    if not numbers:
-        return ids, ()
-    made = ffi.new("mgc_id[]", len(numbers))
-    if lib.mgc_leaves([_real(values[i], what) for i in numbers], len(numbers), made):
-        raise MemoryError("microgradc: out of memory for new leaves")
-    for i, leaf in zip(numbers, made):
-        ids[i] = leaf
-    return ids, made
+    __slots__ = ("values", "ids", "made")
 
+    def __init__(self, *groups):
+        self.values, self.ids, self.made = [], [], ()
+        reals = []
+        for items, what in groups:
+            items = list(items)
+            ids = [v._id if isinstance(v, Value) else 0 for v in items]
+            if 0 in ids:
+                for v, node_id in zip(items, ids):
+                    if not node_id:
+                        reals.append(v if type(v) is float else _real(v, what))
+            self.values.append(items)
+            self.ids.append(ids)
+        if reals:
+            made = ffi.new("mgc_id[]", len(reals))
+            if lib.mgc_leaves(reals, len(reals), made):
+                raise MemoryError("microgradc: out of memory for new leaves")
+            self.made = made
+            leaves = iter(made)
+            for ids in self.ids:
+                for i, node_id in enumerate(ids):
+                    if not node_id:
+                        ids[i] = next(leaves)
 
-def _release(made):
-    if made:
-        lib.mgc_release_many(made, len(made))
+    def __enter__(self):
+        return self.ids
+
+    def __exit__(self, *exc):
+        if self.made:
+            lib.mgc_release_many(self.made, len(self.made))
+            self.made = ()
+        return False
 
 
 def _text(node_id, which):
@@ -131,7 +181,7 @@ def _text(node_id, which):
 
 class Value:
     """ stores a single scalar value and its gradient, in the C core """
-    __slots__ = ("_id",)
+    __slots__ = ("_id", "__weakref__")
     __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
 
     def __init__(self, data, _children=(), _op='', label=''):

@@ -4,7 +4,7 @@ These are the engine primitives microgradc.nn is made of; each gives the
 numbers micrograd's unfused graph would, without a Python call per scalar.
 """
 from ._core import ffi, lib
-from .engine import _ids, _node, _release
+from .engine import Value, _node, _Operands
 
 ACTIVATIONS = {'relu': lib.MGC_RELU, 'tanh': lib.MGC_TANH, 'sigmoid': lib.MGC_SIGMOID,
                'linear': lib.MGC_LEAF}
@@ -18,23 +18,21 @@ def dot(ws, xs, bias=None):
     bias may hold Values or real numbers. Raises ValueError if ws and xs differ in length,
     TypeError for anything that is not a Value or a real number.
     """
-    ws, xs = list(ws), list(xs)
-    if len(ws) != len(xs):
-        raise ValueError(f"dot needs as many weights as inputs, got {len(ws)} and {len(xs)}")
-    w_ids, w_made = _ids(ws, "a weight")
-    x_ids, x_made = _ids(xs, "an input")
-    b_ids, b_made = _ids([bias], "the bias") if bias is not None else ([0], ())
-    try:
-        return _node(lib.mgc_dot(w_ids, x_ids, len(ws), b_ids[0]))
-    finally:
-        for made in (w_made, x_made, b_made):
-            _release(made)
+    bias = () if bias is None else (bias,)
+    with _Operands((ws, "a weight"), (xs, "an input"), (bias, "the bias")) as (w_ids, x_ids, b_ids):
+        if len(w_ids) != len(x_ids):
+            raise ValueError(f"dot needs as many weights as inputs, got {len(w_ids)} and {len(x_ids)}")
+        return _node(lib.mgc_dot(w_ids, x_ids, len(w_ids), b_ids[0] if b_ids else 0))
 
 
 def zero_grad(values):
-    """Set the grad of every Value in values to 0.0, in one C call."""
-    ids = [v._id for v in values]
-    lib.mgc_zero_grad(ids, len(ids))
+    """Set the grad of every Value in values (any iterable of Values) to 0.0, in one C call.
+    Raises TypeError for anything that is not a Value."""
+    values = list(values)  # holds every Value until C is done with its id
+    for v in values:
+        if not isinstance(v, Value):
+            raise TypeError(f"zero_grad needs Values, not {type(v).__name__}")
+    lib.mgc_zero_grad([v._id for v in values], len(values))
 
 
 class Dense:
@@ -42,29 +40,39 @@ class Dense:
 
     parameters: every layer's neurons' weights then bias, in micrograd's parameters()
     order; sizes: the input width then each layer's width; activations: one name of
-    ACTIVATIONS a layer. The parameters are fixed for the life of the Dense.
+    ACTIVATIONS a layer. The parameters are fixed for the life of the Dense: it holds
+    them, so the ids it hands C always have an owner. shape is (parameters, sizes,
+    activations) as tuples. Raises ValueError when the parameters do not fit the sizes,
+    TypeError when one is not a Value.
     """
 
     def __init__(self, parameters, sizes, activations):
-        self._parameters = list(parameters)  # keeps their nodes alive for the ids below
+        self._parameters = tuple(parameters)  # keeps their nodes alive for the ids below
+        sizes = [int(n) for n in sizes]
+        if len(sizes) != len(activations) + 1 or min(sizes) < 1:
+            raise ValueError(f"Dense needs one size per layer plus the input width, each >= 1, "
+                             f"got sizes {sizes} for {len(activations)} layers")
+        expected = sum(nout * (nin + 1) for nin, nout in zip(sizes, sizes[1:]))
+        if len(self._parameters) != expected:
+            raise ValueError(f"layers of sizes {sizes} take {expected} parameters, "
+                             f"got {len(self._parameters)}")
+        for p in self._parameters:
+            if not isinstance(p, Value):
+                raise TypeError(f"parameters must be Values, not {type(p).__name__}")
         self._ids = ffi.new("mgc_id[]", [p._id for p in self._parameters])
-        self._sizes = ffi.new("uint32_t[]", list(sizes))
+        self.shape = (self._parameters, tuple(sizes), tuple(activations))
+        self._sizes = ffi.new("uint32_t[]", sizes)
         self._activations = ffi.new("int[]", [ACTIVATIONS[a] for a in activations])
         self._layers = len(activations)
         self.nin, self.nout = sizes[0], sizes[-1]
 
     def __call__(self, x):
         """The last layer's outputs for inputs x (Values or real numbers), a list of Values."""
-        x_ids, made = _ids(x, "an input")
-        if len(x_ids) != self.nin:
-            _release(made)
-            raise ValueError(f"expected {self.nin} inputs, got {len(x_ids)}")
         out = ffi.new("mgc_id[]", self.nout)
-        status = lib.mgc_mlp(self._ids, self._sizes, self._activations, self._layers, x_ids, out)
-        _release(made)
+        with _Operands((x, "an input")) as (x_ids,):
+            if len(x_ids) != self.nin:
+                raise ValueError(f"expected {self.nin} inputs, got {len(x_ids)}")
+            status = lib.mgc_mlp(self._ids, self._sizes, self._activations, self._layers, x_ids, out)
         if status:
             raise MemoryError("microgradc: out of memory building a layer")
         return [_node(i) for i in out]
-
-    def zero_grad(self):
-        lib.mgc_zero_grad(self._ids, len(self._parameters))

@@ -4,22 +4,16 @@ Predictions are Values; targets may be Values or real numbers. Gradients flow to
 every Value among them, as through the unfused graph.
 """
 from ._core import lib
-from .engine import _ids, _node, _release
+from .engine import Value, _node, _Operands
 
 
 def _pair_loss(op, what, a, b, mean=False):
-    a, b = list(a), list(b)
-    if len(a) != len(b):
-        raise ValueError(f"{what} needs equal lengths, got {len(a)} and {len(b)}")
-    if not a:
-        raise ValueError(f"{what} of nothing")
-    a_ids, a_made = _ids(a, "a prediction")
-    b_ids, b_made = _ids(b, "a target")
-    try:
-        return _node(lib.mgc_pair_loss(op, a_ids, b_ids, len(a), mean))
-    finally:
-        _release(a_made)
-        _release(b_made)
+    with _Operands((a, "a prediction"), (b, "a target")) as (a_ids, b_ids):
+        if len(a_ids) != len(b_ids):
+            raise ValueError(f"{what} needs equal lengths, got {len(a_ids)} and {len(b_ids)}")
+        if not a_ids:
+            raise ValueError(f"{what} of nothing")
+        return _node(lib.mgc_pair_loss(op, a_ids, b_ids, len(a_ids), mean))
 
 
 def mse(preds, targets, reduction='mean'):
@@ -40,12 +34,12 @@ def binary_cross_entropy(logits, targets):
 
 
 def l2(params):
-    """Sum of p*p, for weight decay as micrograd's demo adds it (1e-4 * l2(params))."""
-    ids, made = _ids(list(params), "a parameter")
-    try:
+    """Sum of p*p, for weight decay as micrograd's demo adds it (1e-4 * l2(params)).
+    The sum of nothing is a new Value(0.0), as Python's sum() of no terms is 0."""
+    with _Operands((params, "a parameter")) as (ids,):
+        if not ids:
+            return Value(0.0)
         return _node(lib.mgc_l2(ids, len(ids)))
-    finally:
-        _release(made)
 
 
 def softmax_cross_entropy(logits, targets):
@@ -63,30 +57,29 @@ def softmax_cross_entropy(logits, targets):
     classes = len(rows[0])
     if classes == 0 or any(len(row) != classes for row in rows):
         raise ValueError("softmax_cross_entropy needs rows of one nonzero length")
-    ids, made = _ids([z for row in rows for z in row], "a logit")
-    try:
-        if all(isinstance(t, (list, tuple)) for t in targets):
-            return _node(_probability_targets(ids, targets, classes))
-        return _node(lib.mgc_softmax_ce(ids, len(rows), classes, _class_indices(targets, classes)))
-    finally:
-        _release(made)
+    logits = [z for row in rows for z in row]
+    if all(_is_row(t) for t in targets):
+        probabilities = [list(t) for t in targets]
+        if any(len(t) != classes for t in probabilities):
+            raise ValueError(f"probability targets need rows of {classes}, as the logits")
+        with _Operands((logits, "a logit"), ([p for t in probabilities for p in t],
+                                             "a probability")) as (z_ids, p_ids):
+            return _node(lib.mgc_softmax_ce_probs(z_ids, p_ids, len(rows), classes))
+    indices = _class_indices(targets, classes)
+    with _Operands((logits, "a logit")) as (z_ids,):
+        return _node(lib.mgc_softmax_ce(z_ids, len(rows), classes, indices))
+
+
+def _is_row(target):
+    """Whether a target is a row of class probabilities: a list, tuple or 1-d array."""
+    return isinstance(target, (list, tuple)) or getattr(target, 'ndim', 0) == 1
 
 
 def _class_indices(targets, classes):
     for t in targets:
-        if isinstance(t, bool) or not hasattr(t, '__index__'):
+        if isinstance(t, bool) or not hasattr(t, '__index__') or getattr(t, 'ndim', 0) != 0:
             raise TypeError(f"a target must be a class index or a row of probabilities, "
                             f"not {type(t).__name__}")
         if not 0 <= t < classes:
             raise ValueError(f"target {t} is not a class index in [0, {classes})")
     return [int(t) for t in targets]
-
-
-def _probability_targets(logit_ids, targets, classes):
-    if any(len(t) != classes for t in targets):
-        raise ValueError(f"probability targets need rows of {classes}, as the logits")
-    ids, made = _ids([p for row in targets for p in row], "a probability")
-    try:
-        return lib.mgc_softmax_ce_probs(logit_ids, ids, len(targets), classes)
-    finally:
-        _release(made)

@@ -6,21 +6,40 @@ weights and the same numbers; a neuron's sum is one fused node, and a layer or
 a whole MLP is built by one C call per input. Beyond micrograd: a choice of
 activation, state_dict() / load_state_dict(), and pickling.
 
-Parameters are fixed at construction (w, neurons and layers are tuples): set a
-parameter's value through .data or load_state_dict().
+The model is as open as micrograd's: neuron.w, layer.neurons and mlp.layers are
+lists, and weights, neurons and layers may be set or changed by hand at any time.
+Those lists are watched (microgradc.watched): the fused forward a Layer or an MLP
+keeps in C is checked against them on every call and rebuilt after a change, and
+a model it cannot fuse (neurons of mixed widths or activations, a user's own
+neuron class) runs micrograd's way, neuron by neuron. A list assigned to a model's
+attribute is stored as a watched copy.
 """
 import random
 
 from .engine import Value, _is_real
-from .fused import ACTIVATIONS, Dense, dot
+from .fused import ACTIVATIONS, Dense, dot, zero_grad
+from .watched import WatchedList, _generation, changed
 
 _NAMES = {'relu': 'ReLU', 'tanh': 'Tanh', 'sigmoid': 'Sigmoid', 'linear': 'Linear'}
+
+
+def _width(n, what):
+    """n, checked to be a whole number >= 1."""
+    if isinstance(n, bool) or not hasattr(n, '__index__') or n.__index__() < 1:
+        raise ValueError(f"{what} must be a whole number >= 1, got {n!r}")
+    return n.__index__()
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {name!r}")
+    return name
 
 
 class Module:
 
     def zero_grad(self):
-        self._dense().zero_grad()
+        zero_grad(self.parameters())
 
     def parameters(self):
         return []
@@ -36,66 +55,103 @@ class Module:
     def load_state_dict(self, state):
         """Set every parameter's data from state, all or nothing.
 
-        Raises ValueError unless state has exactly our names, each with one real number.
+        Raises ValueError unless state has exactly our names, each with one real number
+        that a float can hold; then nothing has been set.
         """
         named = dict(self.named_parameters())
         if set(state) != set(named):
             missing, extra = sorted(set(named) - set(state)), sorted(set(state) - set(named))
             raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {extra}")
+        values = {}
         for name in named:
-            if not _is_real(state[name]):
-                raise ValueError(f"state_dict[{name!r}] must be one real number, "
-                                 f"not {type(state[name]).__name__}")
+            x = state[name]
+            try:
+                values[name] = float(x) if _is_real(x) else None
+            except (OverflowError, ValueError):
+                values[name] = None
+            if values[name] is None:
+                raise ValueError(f"state_dict[{name!r}] must be one real number that a float "
+                                 f"holds, not {x!r:.60}")
         for name, p in named.items():
-            p.data = state[name]
+            p.data = values[name]
 
-    def _dense(self):
-        # the fused forward, made on first use; not pickled (it holds C arrays)
-        if self.__dict__.get('_fused') is None:
-            self._fused = self._make_dense()
-        return self._fused
+    def __setattr__(self, name, value):
+        # a list becomes a watched copy; any assignment may change what the model computes
+        if type(value) is list:
+            value = WatchedList(value)
+        object.__setattr__(self, name, value)
+        changed()
+
+    def _fused(self):
+        """The Dense that computes this module now, or None if it cannot be fused:
+        built on first use, checked after any change to a watched list or attribute,
+        rebuilt when the model it computes changed. Not pickled (it holds C arrays)."""
+        cache = self.__dict__.get('_cache')
+        if cache is not None and cache[0] == _generation[0]:
+            return cache[1]
+        shape = self._shape()
+        dense = cache[1] if cache is not None else None
+        if shape is None:
+            dense = None
+        elif dense is None or dense.shape != shape:
+            dense = Dense(*shape)
+        self.__dict__['_cache'] = (_generation[0], dense)
+        return dense
+
+    def _shape(self):
+        """(parameters, sizes, activations) of the Dense this module is, or None."""
+        return None
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != '_fused'}
+        return {k: v for k, v in self.__dict__.items() if k != '_cache'}
 
 
 class Neuron(Module):
 
     def __init__(self, nin, nonlin=True, activation='relu'):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
-        self._w = tuple(Value(random.uniform(-1, 1)) for _ in range(nin))
-        self._b = Value(0)
+        _activation(activation)
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(_width(nin, "nin"))]
+        self.b = Value(0)
         self.nonlin = nonlin
         self.activation = activation if nonlin else 'linear'
 
-    w = property(lambda self: self._w, doc="the weights, a tuple of Values")
-    b = property(lambda self: self._b, doc="the bias Value")
-
     def __call__(self, x):
-        act = dot(self._w, x, self._b)
+        act = dot(self.w, x, self.b)
         return act if self.activation == 'linear' else getattr(act, self.activation)()
 
     def parameters(self):
-        return list(self._w) + [self._b]
+        return self.w + [self.b]
 
     def named_parameters(self):
-        return [(f"w.{i}", w) for i, w in enumerate(self._w)] + [("b", self._b)]
-
-    def _make_dense(self):
-        return Dense(self.parameters(), [len(self._w), 1], [self.activation])
+        return [(f"w.{i}", w) for i, w in enumerate(self.w)] + [("b", self.b)]
 
     def __repr__(self):
-        return f"{_NAMES[self.activation]}Neuron({len(self._w)})"
+        return f"{_NAMES[self.activation]}Neuron({len(self.w)})"
+
+
+def _layer_shape(layer):
+    """(parameters, nin, nout, activation) of a Layer of like Neurons, else None."""
+    neurons = layer.neurons
+    if not neurons or any(type(n) is not Neuron for n in neurons):
+        return None
+    nin, activation = len(neurons[0].w), neurons[0].activation
+    if any(len(n.w) != nin or n.activation != activation for n in neurons):
+        return None
+    parameters = tuple(p for n in neurons for p in n.w + [n.b])
+    if not all(isinstance(p, Value) for p in parameters) or activation not in ACTIVATIONS:
+        return None
+    return parameters, nin, len(neurons), activation
 
 
 class Layer(Module):
 
     def __init__(self, nin, nout, **kwargs):
-        self.neurons = tuple(Neuron(nin, **kwargs) for _ in range(nout))
+        _activation(kwargs.get('activation', 'relu'))
+        self.neurons = [Neuron(nin, **kwargs) for _ in range(_width(nout, "nout"))]
 
     def __call__(self, x):
-        out = self._dense()(x)
+        dense = self._fused()
+        out = dense(x) if dense is not None else [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self):
@@ -105,9 +161,12 @@ class Layer(Module):
         return [(f"neurons.{j}.{name}", p) for j, n in enumerate(self.neurons)
                 for name, p in n.named_parameters()]
 
-    def _make_dense(self):
-        nin = len(self.neurons[0].w)
-        return Dense(self.parameters(), [nin, len(self.neurons)], [self.neurons[0].activation])
+    def _shape(self):
+        shape = _layer_shape(self)
+        if shape is None:
+            return None
+        parameters, nin, nout, activation = shape
+        return parameters, (nin, nout), (activation,)
 
     def __repr__(self):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
@@ -116,13 +175,21 @@ class Layer(Module):
 class MLP(Module):
 
     def __init__(self, nin, nouts, activation='relu', output_activation='linear'):
-        sz = [nin] + nouts
-        self.layers = tuple(
+        _activation(activation), _activation(output_activation)
+        sz = [_width(nin, "nin")] + [_width(n, "a layer's width") for n in nouts]
+        if not nouts:
+            raise ValueError("an MLP needs at least one layer")
+        self.layers = [
             Layer(sz[i], sz[i+1], activation=activation if i != len(nouts)-1 else output_activation)
-            for i in range(len(nouts)))
+            for i in range(len(nouts))]
 
     def __call__(self, x):
-        out = self._dense()(x)
+        dense = self._fused()
+        if dense is None:  # micrograd's way, layer by layer
+            for layer in self.layers:
+                x = layer(x)
+            return x
+        out = dense(x)
         return out[0] if len(out) == 1 else out
 
     def parameters(self):
@@ -132,9 +199,15 @@ class MLP(Module):
         return [(f"layers.{i}.{name}", p) for i, layer in enumerate(self.layers)
                 for name, p in layer.named_parameters()]
 
-    def _make_dense(self):
-        sizes = [len(self.layers[0].neurons[0].w)] + [len(layer.neurons) for layer in self.layers]
-        return Dense(self.parameters(), sizes, [layer.neurons[0].activation for layer in self.layers])
+    def _shape(self):
+        if not self.layers or any(type(layer) is not Layer for layer in self.layers):
+            return None
+        shapes = [_layer_shape(layer) for layer in self.layers]
+        if None in shapes or any(a[2] != b[1] for a, b in zip(shapes, shapes[1:])):
+            return None
+        return (tuple(p for shape in shapes for p in shape[0]),
+                (shapes[0][1],) + tuple(shape[2] for shape in shapes),
+                tuple(shape[3] for shape in shapes))
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

@@ -1,73 +1,124 @@
 """Optimizers over Values, with torch.optim's semantics and numbers.
 
-Each step and each zero_grad is one C call over the parameters' ids; lr (and the
-other settings) may be changed between steps, as a learning-rate decay does.
+Each step and each zero_grad is one C call over the parameters' ids. opt.params is a
+list that may be changed between steps (append, replace, remove), as torch reads its
+param_groups afresh each step: the next step works on the list as it is then, each
+parameter keeping its own state (momentum, Adam's moments and step count) and a new
+one starting fresh, as in torch. lr and the other settings may also be changed
+between steps, as a learning-rate decay does.
 """
 import numbers
 
 from ._core import ffi, lib
 from .engine import Value
+from .watched import WatchedList, changed, generation
 
 
 def _setting(value, name, low=0.0, high=None):
-    if not isinstance(value, numbers.Real):
+    """value as a float, checked to lie in [low, high) (>= low with no high); NaN never does."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    if value < low or (high is not None and value >= high):
+    value = float(value)
+    if not (low <= value) or (high is not None and not value < high):
         bounds = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bounds}, got {value}")
-    return float(value)
+    return value
 
 
 class Optimizer:
-    """Holds the parameters (keeping their nodes alive), their ids, and lr."""
+    """Holds the parameters (keeping their nodes alive), their ids in C, and lr.
+
+    Raises ValueError for an empty parameter list or a parameter listed twice,
+    TypeError for a parameter that is not a Value: at construction, and at the next
+    step or zero_grad after opt.params changed.
+    """
+    _STATE = ()  # names of the per-parameter C arrays of doubles a subclass keeps
 
     def __init__(self, params, lr):
-        self.params = list(params)
-        if not self.params:
+        self._generation = None
+        self._held, self._state = (), {}
+        self.params = params
+        self.lr = lr
+        self._sync()
+
+    @property
+    def params(self):
+        """The parameters: a list that may be changed between steps."""
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        self._params = WatchedList(values)
+        changed()
+
+    @property
+    def lr(self):
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _setting(value, "lr")
+
+    def _sync(self):
+        """Rebuild the C arrays if opt.params changed since they were built: the ids of
+        the parameters (held, so each id has an owner) and each one's state, carried over
+        by node, zero for a parameter new to the optimizer."""
+        if self._generation == generation():
+            return
+        params = tuple(self._params)
+        if not params:
             raise ValueError("optimizer got an empty parameter list")
-        for p in self.params:
+        first_place = {}
+        for i, p in enumerate(params):
             if not isinstance(p, Value):
                 raise TypeError(f"parameters must be Values, not {type(p).__name__}")
-        self._ids = ffi.new("mgc_id[]", [p._id for p in self.params])
-        self.lr = _setting(lr, "lr")
-
-    def _state(self):
-        """A zeroed C array of one double a parameter."""
-        return ffi.new("double[]", len(self.params))
+            if first_place.setdefault(p._id, i) != i:
+                raise ValueError(f"parameter {i} is parameter {first_place[p._id]} again: "
+                                 f"each parameter may be listed once")
+        old_place = {p._id: i for i, p in enumerate(self._held)}
+        state = {name: ffi.new(kind, len(params)) for name, kind in self._STATE}
+        for i, p in enumerate(params):
+            j = old_place.get(p._id)
+            if j is not None:
+                for name in state:
+                    state[name][i] = self._state[name][j]
+        self._held, self._state = params, state
+        self._ids = ffi.new("mgc_id[]", [p._id for p in params])
+        self._generation = generation()
 
     def zero_grad(self):
-        lib.mgc_zero_grad(self._ids, len(self.params))
+        self._sync()
+        lib.mgc_zero_grad(self._ids, len(self._held))
 
 
 class SGD(Optimizer):
     """torch.optim.SGD without dampening or Nesterov."""
+    _STATE = (('velocity', 'double[]'), ('steps', 'uint64_t[]'))
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
-        super().__init__(params, lr)
         self.momentum = _setting(momentum, "momentum")
         self.weight_decay = _setting(weight_decay, "weight_decay")
-        self._velocity = self._state()
-        self._steps = 0
+        super().__init__(params, lr)
 
     def step(self):
-        lib.mgc_sgd_step(self._ids, len(self.params), self.lr, self.momentum, self.weight_decay,
-                         self._velocity, self._steps)
-        self._steps += 1
+        self._sync()
+        lib.mgc_sgd_step(self._ids, len(self._held), self.lr, self.momentum, self.weight_decay,
+                         self._state['velocity'], self._state['steps'])
 
 
 class Adam(Optimizer):
     """torch.optim.Adam (weight decay added to the gradient, not decoupled)."""
+    _STATE = (('m', 'double[]'), ('v', 'double[]'), ('steps', 'uint64_t[]'))
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
         beta1, beta2 = betas
         self.betas = (_setting(beta1, "beta1", high=1.0), _setting(beta2, "beta2", high=1.0))
         self.eps = _setting(eps, "eps")
         self.weight_decay = _setting(weight_decay, "weight_decay")
-        self._m, self._v = self._state(), self._state()
-        self._steps = 0
+        super().__init__(params, lr)
 
     def step(self):
-        self._steps += 1
-        lib.mgc_adam_step(self._ids, len(self.params), self.lr, self.betas[0], self.betas[1],
-                          self.eps, self.weight_decay, self._m, self._v, self._steps)
+        self._sync()
+        lib.mgc_adam_step(self._ids, len(self._held), self.lr, self.betas[0], self.betas[1],
+                          self.eps, self.weight_decay, self._state['m'], self._state['v'],
+                          self._state['steps'])

@@ -76,10 +76,10 @@ def test_activation_choice_does_not_change_the_weights_drawn():
     assert data_of(relu.parameters()) == data_of(tanh.parameters())
 
 
-def test_neuron_exposes_weights_as_a_tuple_of_values_and_bias_starting_at_zero():
+def test_neuron_exposes_weights_as_a_list_of_values_and_bias_starting_at_zero_like_micrograd():
     random.seed(3)
     neuron = microgradc.nn.Neuron(4)
-    assert isinstance(neuron.w, tuple)
+    assert isinstance(neuron.w, list) and isinstance(micrograd.nn.Neuron(4).w, list)
     assert len(neuron.w) == 4
     assert all(isinstance(w, Value) for w in neuron.w)
     assert isinstance(neuron.b, Value) and neuron.b.data == 0.0
