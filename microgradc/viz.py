@@ -8,6 +8,8 @@ only when draw_dot is called, so microgradc works without it.
 """
 import re
 
+from .engine import Value
+
 
 def _record_text(text):
     """text shown as is inside a graphviz record: its field syntax characters escaped."""
@@ -34,9 +36,11 @@ def draw_dot(root, format='svg', rankdir='LR'):
     gets a small node named by its _op, with edges child -> op -> value.
     format: the output format of dot.render() and dot.pipe(); rankdir: 'LR' left to right,
     'TB' top to bottom.
-    Returns a graphviz.Digraph. Raises ImportError if the graphviz package is missing and
-    ValueError for another rankdir.
+    Returns a graphviz.Digraph. Raises TypeError if root is not a Value, ImportError if the
+    graphviz package is missing and ValueError for another rankdir.
     """
+    if not isinstance(root, Value):
+        raise TypeError(f"draw_dot draws the graph of a Value, not of {type(root).__name__}")
     try:
         from graphviz import Digraph
     except ImportError as error:
