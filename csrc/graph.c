@@ -27,7 +27,7 @@
 
 /* a sweep gives up when it has passed more than this many ids, plus
  * SPREAD_PER_NODE for each node it listed */
-#define SPREAD_ALLOWED 4096
+#define SPREAD_ALLOWED 1024
 #define SPREAD_PER_NODE 4
 
 /* what a sweep found */

@@ -71,7 +71,7 @@ typedef struct {
     uint64_t stamps;             /* stamps handed out */
     size_t live;                 /* nodes with refs > 0 */
     size_t edge_bytes;           /* bytes held in edge arrays */
-    uint32_t epoch;              /* stamp of the current walk */
+    uint32_t epoch;              /* number of the current walk; marks equal to it are reached */
     char **texts;                /* text slots; slot 0 unused */
     size_t *text_lengths;        /* byte length of each text; free slots: next free */
     uint32_t text_count;         /* slots in use or free */
@@ -100,6 +100,7 @@ void mgc__unlock(void);
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above);
 /* a new epoch for marking reached nodes; never 0, so a mark of 0 is never reached */
 uint32_t mgc__next_epoch(void);
+
 /* ----------------------------------------------------------------------------
  * the order of a graph (graph.c) */
 
