@@ -87,22 +87,14 @@ static inline uint32_t mark_children(const mgc_node *node, int with_leaves, uint
     uint32_t found = 0;
     if (!(node->flags & MGC_NARY_FLAG)) {
         uint8_t leaves = with_leaves ? 0 : node->flags;
-        mgc_id a = node->in.child[0], b = node->in.child[1];
-        if (a && !(leaves & MGC_LEAF_CHILD0)) {
-            mgc_node *child = mgc__node(a);
-            if (child->mark != epoch) {
-                child->mark = epoch;
-                if (out) out[found] = a;
-                found++;
-            }
-        }
-        if (b && !(leaves & MGC_LEAF_CHILD1)) {
-            mgc_node *child = mgc__node(b);
-            if (child->mark != epoch) {
-                child->mark = epoch;
-                if (out) out[found] = b;
-                found++;
-            }
+        for (int k = 0; k < 2; k++) {
+            mgc_id id = node->in.child[k];
+            if (!id || leaves & (k ? MGC_LEAF_CHILD1 : MGC_LEAF_CHILD0)) continue;
+            mgc_node *child = mgc__node(id);
+            if (child->mark == epoch) continue;
+            child->mark = epoch;
+            if (out) out[found] = id;
+            found++;
         }
         return found;
     }

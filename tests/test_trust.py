@@ -544,14 +544,16 @@ def test_values_take_weak_references_and_weak_containers_like_micrograds():
 # 9. backward depends on the graph alone: bits, threads, and a graph among millions
 
 
-def fragment_arena():
-    """Leave the arena full of holes in a scattered pattern; returns what holds the rest."""
+def in_a_fragmented_arena(run):
+    """run() again once the arena is full of holes in a scattered pattern."""
     rng = random.Random(7)
     made = [Value(float(i)) * 1.5 for i in range(60_000)]
     kept = [v for v in made if rng.random() < 0.3]
     del made
     engine._flush(blocking=True)
-    return kept
+    result = run()
+    del kept
+    return result
 
 
 def new_model(seed=21):
@@ -575,11 +577,7 @@ def adam_training(model=None, seed=21, steps=30):
 
 
 def test_the_same_training_run_gives_the_same_bits_in_a_fragmented_arena():
-    first = adam_training()
-    holes = fragment_arena()
-    second = adam_training()
-    del holes
-    assert first == second
+    assert adam_training() == in_a_fragmented_arena(adam_training)
 
 
 def test_training_in_eight_threads_gives_the_serial_runs_bits():
@@ -608,11 +606,7 @@ def test_a_compiled_step_traced_in_a_fragmented_arena_gives_the_same_bits():
         loss = step(X, np.sign(X[:, 0]))
         return [loss] + grads(model.parameters())
 
-    first = grads_of_compiled()
-    holes = fragment_arena()
-    second = grads_of_compiled()
-    del holes
-    assert first == second
+    assert grads_of_compiled() == in_a_fragmented_arena(grads_of_compiled)
 
 
 def test_a_small_graph_whose_ids_straddle_many_live_nodes_gets_hand_derived_grads():
@@ -657,7 +651,4 @@ def test_gradients_accumulated_from_many_parents_do_not_depend_on_the_arena():
         total.backward()
         return x.grad
 
-    first = run()
-    holes = fragment_arena()
-    assert run() == first
-    del holes
+    assert run() == in_a_fragmented_arena(run)
