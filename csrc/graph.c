@@ -67,7 +67,7 @@ void mgc__order_return(mgc_order *order) {
 
 size_t mgc__order_bytes(void) {
     return (spare.capacity + spare.other_capacity) * sizeof(mgc_id) +
-           spare.other_capacity * sizeof(size_t);
+           spare.starts_capacity * sizeof(size_t);
 }
 
 /* ----------------------------------------------------------------------------
@@ -176,13 +176,17 @@ static void merge(const mgc_id *a, size_t mid, size_t n, mgc_id *out) {
  * twice), so a nearly ordered list costs little more than a copy. 0 or -1 */
 static int sort_by_stamp(mgc_order *order) {
     size_t n = order->count, runs = 0;
-    if (order->other_capacity < n + 1) {
-        mgc_id *bigger = realloc(order->other, (n + 1) * sizeof(mgc_id));
-        size_t *starts = realloc(order->starts, (n + 1) * sizeof(size_t));
-        if (bigger) order->other = bigger;
-        if (starts) order->starts = starts;
-        if (!bigger || !starts) return -1;
-        order->other_capacity = n + 1;
+    if (order->other_capacity < n) {
+        mgc_id *bigger = realloc(order->other, n * sizeof(mgc_id));
+        if (!bigger) return -1;
+        order->other = bigger;
+        order->other_capacity = n;
+    }
+    if (order->starts_capacity < n + 1) {
+        size_t *bigger = realloc(order->starts, (n + 1) * sizeof(size_t));
+        if (!bigger) return -1;
+        order->starts = bigger;
+        order->starts_capacity = n + 1;
     }
     mgc_id *a = order->ids, *b = order->other;
     size_t *starts = order->starts;

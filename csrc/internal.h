@@ -108,9 +108,10 @@ typedef struct {
     mgc_id *ids;                 /* reached nodes, by descending stamp: parents first */
     size_t count;                /* entries in ids */
     size_t capacity;             /* ids allocated */
-    mgc_id *other;               /* a second list for sorting, other_capacity ids */
-    size_t *starts;              /* where each sorted run starts, other_capacity entries */
-    size_t other_capacity;
+    mgc_id *other;               /* a second list for sorting (swapped with ids) */
+    size_t other_capacity;       /* ids allocated in other */
+    size_t *starts;              /* where each sorted run starts (never swapped) */
+    size_t starts_capacity;      /* entries allocated in starts */
 } mgc_order;
 
 /* the nodes roots reach (leaves too if with_leaves, else only nodes with

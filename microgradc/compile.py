@@ -12,6 +12,7 @@ import numpy as np
 
 from ._core import ffi, lib
 from .engine import Value
+from .watched import generation
 
 
 def _numeric(array, index):
@@ -62,7 +63,12 @@ def compile(fn, *example_arrays):
     (flattened) arrays, wherever fn put it. Raises TypeError for a non-numeric array or
     a result that is not a Value; MemoryError if C ran out.
     """
-    arrays = [_numeric(a, i) for i, a in enumerate(example_arrays)]
+    arrays = [_numeric(a, i).copy() for i, a in enumerate(example_arrays)]
+    return CompiledStep(fn, arrays)
+
+
+def _trace(fn, arrays):
+    """fn traced on new input Values holding arrays' numbers: (tape, extra shape)."""
     inputs = [_input_values(a) for a in arrays]
     # taken before fn runs, which may change its lists: input i of a call is always the
     # Value made for element i, and this list owns each until the tape is built
@@ -77,7 +83,7 @@ def compile(fn, *example_arrays):
     tape = lib.mgc_tape_build(outputs, len(outputs), input_ids, len(input_ids))
     if tape == ffi.NULL:
         raise MemoryError("microgradc: out of memory compiling the graph")
-    return CompiledStep(ffi.gc(tape, lib.mgc_tape_free), [a.shape for a in arrays], extra_shape)
+    return ffi.gc(tape, lib.mgc_tape_free), extra_shape
 
 
 class CompiledStep:
@@ -87,18 +93,31 @@ class CompiledStep:
     their .grad, as loss.backward() would; it returns the loss as a float, or
     (loss, extra as a numpy array) when fn returned extras. Calls from several threads
     are safe: the core runs them one at a time, each with its own result.
+
+    The tape holds the parameters it was traced with. When a watched list of a model
+    (neuron.w, layer.neurons, mlp.layers, ...) or a model's attribute has changed since,
+    the next call traces fn again on the example arrays, so a weight or a layer set by
+    hand is used, as the eager graph would use it.
     """
 
-    def __init__(self, tape, shapes, extra_shape):
-        self._tape = tape
-        self._shapes = shapes
-        self._extra_shape = extra_shape
-        self._output_count = 1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0)
+    def __init__(self, fn, arrays):
+        self._fn, self._arrays = fn, arrays
+        self._shapes = [a.shape for a in arrays]
+        self._retrace()
+
+    def _retrace(self):
+        """Trace fn again; the trace is one tuple, so a call in another thread reads all
+        of one trace or all of the other, never a mix."""
+        traced_at = generation()  # read first: a change made while tracing is seen next call
+        tape, extra_shape = _trace(self._fn, self._arrays)
+        output_count = 1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0)
+        self._traced = (traced_at, tape, extra_shape, output_count)
+        return self._traced
 
     @property
     def slots(self):
         """How many nodes the frozen program has."""
-        return lib.mgc_tape_slots(self._tape)
+        return lib.mgc_tape_slots(self._traced[1])
 
     def __call__(self, *arrays):
         if len(arrays) != len(self._shapes):
@@ -110,12 +129,15 @@ class CompiledStep:
                 raise ValueError(f"array {i} must have shape {shape}, got {array.shape}")
             flat.append(array.astype(np.float64).ravel())
         inputs = np.concatenate(flat) if flat else np.empty(0)
-        outputs = np.empty(self._output_count)  # each call its own: threads may share a step
-        lib.mgc_tape_run(self._tape, ffi.from_buffer("double[]", inputs),
+        traced_at, tape, extra_shape, output_count = self._traced
+        if traced_at != generation():
+            traced_at, tape, extra_shape, output_count = self._retrace()
+        outputs = np.empty(output_count)  # each call its own: threads may share a step
+        lib.mgc_tape_run(tape, ffi.from_buffer("double[]", inputs),
                          ffi.from_buffer("double[]", outputs))
-        if self._extra_shape is None:
+        if extra_shape is None:
             return float(outputs[0])
-        return float(outputs[0]), outputs[1:].reshape(self._extra_shape)
+        return float(outputs[0]), outputs[1:].reshape(extra_shape)
 
     def __reduce__(self):
         raise TypeError("a CompiledStep is a program in the C core and cannot be pickled or "

@@ -185,6 +185,8 @@ class Value:
     __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
 
     def __init__(self, data, _children=(), _op='', label=''):
+        if getattr(self, '_id', 0):
+            raise TypeError("a Value is initialised once: make a new Value instead")
         self._id = 0  # nothing to release if a check below raises
         data = _real(data, "data")
         if not isinstance(_op, str):

@@ -77,7 +77,7 @@ class Module:
 
     def __setattr__(self, name, value):
         # a list becomes a watched copy; any assignment may change what the model computes
-        if type(value) is list:
+        if isinstance(value, list) and not isinstance(value, WatchedList):
             value = WatchedList(value)
         object.__setattr__(self, name, value)
         changed()
@@ -87,7 +87,8 @@ class Module:
         built on first use, checked after any change to a watched list or attribute,
         rebuilt when the model it computes changed. Not pickled (it holds C arrays)."""
         cache = self.__dict__.get('_cache')
-        if cache is not None and cache[0] == _generation[0]:
+        seen = _generation[0]  # read first: a change made while we read is seen next time
+        if cache is not None and cache[0] == seen:
             return cache[1]
         shape = self._shape()
         dense = cache[1] if cache is not None else None
@@ -95,7 +96,7 @@ class Module:
             dense = None
         elif dense is None or dense.shape != shape:
             dense = Dense(*shape)
-        self.__dict__['_cache'] = (_generation[0], dense)
+        self.__dict__['_cache'] = (seen, dense)
         return dense
 
     def _shape(self):

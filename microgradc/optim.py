@@ -35,8 +35,7 @@ class Optimizer:
     _STATE = ()  # names of the per-parameter C arrays of doubles a subclass keeps
 
     def __init__(self, params, lr):
-        self._generation = None
-        self._held, self._state = (), {}
+        self._snapshot = None  # (generation, parameters, ids, state) a step works on
         self.params = params
         self.lr = lr
         self._sync()
@@ -60,11 +59,17 @@ class Optimizer:
         self._lr = _setting(value, "lr")
 
     def _sync(self):
-        """Rebuild the C arrays if opt.params changed since they were built: the ids of
-        the parameters (held, so each id has an owner) and each one's state, carried over
-        by node, zero for a parameter new to the optimizer."""
-        if self._generation == generation():
-            return
+        """What a step works on: (parameters, their ids, their state), read as one snapshot.
+
+        Rebuilt if opt.params changed since the last one: the parameters are held (so each
+        id has an owner for as long as a step uses the snapshot) and each keeps its state,
+        carried over by node; a parameter new to the optimizer starts from zero. Another
+        thread changing opt.params meanwhile makes a new snapshot, never changes this one.
+        """
+        snapshot = self._snapshot
+        seen = generation()  # read first: a change made while we read is seen next time
+        if snapshot is not None and snapshot[0] == seen:
+            return snapshot[1:]
         params = tuple(self._params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -75,20 +80,22 @@ class Optimizer:
             if first_place.setdefault(p._id, i) != i:
                 raise ValueError(f"parameter {i} is parameter {first_place[p._id]} again: "
                                  f"each parameter may be listed once")
-        old_place = {p._id: i for i, p in enumerate(self._held)}
         state = {name: ffi.new(kind, len(params)) for name, kind in self._STATE}
-        for i, p in enumerate(params):
-            j = old_place.get(p._id)
-            if j is not None:
-                for name in state:
-                    state[name][i] = self._state[name][j]
-        self._held, self._state = params, state
-        self._ids = ffi.new("mgc_id[]", [p._id for p in params])
-        self._generation = generation()
+        if snapshot is not None:
+            old_params, _, old_state = snapshot[1:]
+            old_place = {p._id: i for i, p in enumerate(old_params)}
+            for i, p in enumerate(params):
+                j = old_place.get(p._id)
+                if j is not None:
+                    for name in state:
+                        state[name][i] = old_state[name][j]
+        ids = ffi.new("mgc_id[]", [p._id for p in params])
+        self._snapshot = (seen, params, ids, state)
+        return params, ids, state
 
     def zero_grad(self):
-        self._sync()
-        lib.mgc_zero_grad(self._ids, len(self._held))
+        params, ids, _ = self._sync()
+        lib.mgc_zero_grad(ids, len(params))
 
 
 class SGD(Optimizer):
@@ -101,9 +108,9 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def step(self):
-        self._sync()
-        lib.mgc_sgd_step(self._ids, len(self._held), self.lr, self.momentum, self.weight_decay,
-                         self._state['velocity'], self._state['steps'])
+        params, ids, state = self._sync()
+        lib.mgc_sgd_step(ids, len(params), self.lr, self.momentum, self.weight_decay,
+                         state['velocity'], state['steps'])
 
 
 class Adam(Optimizer):
@@ -118,7 +125,6 @@ class Adam(Optimizer):
         super().__init__(params, lr)
 
     def step(self):
-        self._sync()
-        lib.mgc_adam_step(self._ids, len(self._held), self.lr, self.betas[0], self.betas[1],
-                          self.eps, self.weight_decay, self._state['m'], self._state['v'],
-                          self._state['steps'])
+        params, ids, state = self._sync()
+        lib.mgc_adam_step(ids, len(params), self.lr, self.betas[0], self.betas[1], self.eps,
+                          self.weight_decay, state['m'], state['v'], state['steps'])

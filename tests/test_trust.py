@@ -226,6 +226,58 @@ def test_a_parameter_listed_twice_raises_value_error_at_construction_and_after_a
         opt.step()
 
 
+def test_an_optimizer_stepping_while_another_thread_changes_its_params_steps_a_whole_list():
+    params, extra = [Value(float(i)) for i in range(8)], Value(1.0)
+    opt = mg.optim.Adam(params, lr=0.1)
+    done = threading.Event()
+
+    def step(_):
+        while not done.is_set():
+            opt.step()
+
+    def change():
+        for _ in range(5000):
+            opt.params.append(extra)
+            opt.zero_grad()
+            opt.params.pop()
+            opt.zero_grad()
+        done.set()
+
+    stepper = threading.Thread(target=step, args=(0,))
+    stepper.start()
+    change()
+    stepper.join()
+    for p in params + [extra]:
+        p.grad = 1.0
+    before = datas(params + [extra])
+    opt.step()  # exactly the current list: the eight, not extra
+    assert [a != b for a, b in zip(datas(params + [extra]), before)] == [True] * 8 + [False]
+
+
+def test_a_parameter_appended_while_another_thread_reads_the_list_is_stepped_after_all():
+    sys.setswitchinterval(1e-6)
+    try:
+        params = [Value(1.0) for _ in range(2000)]
+        opt = mg.optim.SGD(params, lr=0.5)
+        done = threading.Event()
+
+        def read():
+            while not done.is_set():
+                opt.zero_grad()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        late = Value(5.0)
+        opt.params.append(late)
+        done.set()
+        reader.join()
+    finally:
+        sys.setswitchinterval(0.005)
+    late.grad = 1.0
+    opt.step()
+    assert late.data == 5.0 - 0.5
+
+
 def test_reassigning_mlp_layers_with_other_shapes_computes_the_new_network():
     random.seed(2)
     model = MLP(3, [4, 2])
@@ -256,6 +308,29 @@ def test_weights_and_biases_set_by_hand_are_used_by_the_next_call():
     layer.neurons[1].w = [Value(-3.0), Value(1.0)]
     layer.neurons[2].b = Value(6.88)
     assert our_outputs(layer, x) == micrograd_outputs(copy_into_micrograd(layer), x)
+
+
+def test_a_list_subclass_assigned_as_weights_is_watched_like_a_list():
+    class Weights(list):
+        pass
+
+    random.seed(12)
+    layer = Layer(3, 2)
+    x = [1.0, 2.0, -1.0]
+    layer.neurons[0].w = Weights(layer.neurons[0].w)
+    layer(x)
+    layer.neurons[0].w[2] = Value(11.0)
+    assert our_outputs(layer, x) == micrograd_outputs(copy_into_micrograd(layer), x)
+
+
+def test_a_compiled_step_uses_a_weight_set_by_hand_after_tracing_as_eager_does():
+    random.seed(14)
+    neuron = Neuron(2, nonlin=False)
+    step = mg.compile(lambda x: neuron(x), np.zeros(2))
+    neuron.w[0] = Value(100.0)
+    x = np.array([1.0, 0.5])
+    assert step(x) == neuron(x.tolist()).data == 100.0 * 1.0 + neuron.w[1].data * 0.5
+    assert neuron.w[0].grad == 1.0  # the compiled call's grad, as backward() would give
 
 
 def test_a_layer_of_neurons_with_mixed_activations_runs_neuron_by_neuron_like_micrograd():
@@ -513,6 +588,13 @@ def test_adam_refuses_nan_settings_like_torch(settings):
         mg.optim.Adam([Value(1.0)], **settings)
 
 
+def test_initialising_a_value_a_second_time_raises_type_error_and_keeps_its_node():
+    v = Value(2.0)
+    with pytest.raises(TypeError, match="once"):
+        Value.__init__(v, 3.0, (v,), '+')
+    assert v.data == 2.0 and v._prev == set()
+
+
 def test_draw_dot_of_something_that_is_not_a_value_raises_type_error():
     with pytest.raises(TypeError, match="not of int"):
         mg.viz.draw_dot(5)
@@ -639,6 +721,29 @@ def test_a_shared_leaf_sums_its_parents_contributions_in_reverse_creation_order_
     assert expected != ((0.0 + 1.0) + -1.0) + 1e-16
     assert run(holes_below=False) == expected
     assert run(holes_below=True) == expected
+
+
+def test_sorting_graphs_of_many_runs_after_a_sort_of_two_gives_hand_derived_grads():
+    # graphs spread among other live nodes are collected and sorted by stamp; this one
+    # has more runs than the first sort needed room for (ASan checks the buffers)
+    x = [Value(i + 1.0) for i in range(16)]
+    a, crowd1, b = x[0] * x[1], [x[0] * x[1] for _ in range(3000)], x[2] * x[3]
+    (a * b).backward()
+    assert x[0].grad == x[1].data * b.data
+    products, crowd2 = [], []
+    for i in range(8):
+        products.append(x[2 * i] * x[2 * i + 1])
+        crowd2.append([x[0] * x[1] for _ in range(3000)])
+    pairs = [products[k] * products[k + 1] for k in range(0, 8, 2)]
+    root = (pairs[0] * pairs[1]) * (pairs[2] * pairs[3])
+    for v in x:
+        v.grad = 0.0
+    root.backward()
+    everything = 1.0
+    for v in x:
+        everything *= v.data
+    assert [v.grad for v in x] == pytest.approx([everything / v.data for v in x], rel=1e-15)
+    del crowd1, crowd2
 
 
 def test_gradients_accumulated_from_many_parents_do_not_depend_on_the_arena():
