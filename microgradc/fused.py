@@ -76,3 +76,7 @@ class Dense:
         if status:
             raise MemoryError("microgradc: out of memory building a layer")
         return [_node(i) for i in out]
+
+    def zero_grad(self):
+        """Set every parameter's grad to 0.0, in one C call."""
+        lib.mgc_zero_grad(self._ids, len(self._parameters))

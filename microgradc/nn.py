@@ -39,7 +39,11 @@ def _activation(name):
 class Module:
 
     def zero_grad(self):
-        zero_grad(self.parameters())
+        dense = self._fused()
+        if dense is not None:  # its parameters are this module's, their ids already in C
+            dense.zero_grad()
+        else:
+            zero_grad(self.parameters())
 
     def parameters(self):
         return []

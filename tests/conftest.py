@@ -1,4 +1,5 @@
-"""Hypothesis profiles: `ci` (reproducible, set when CI is in the environment) and `dev`;
+"""Hypothesis profiles: `ci` (reproducible, set when CI is in the environment), `dev`, and
+`long` (thousands of examples, for a search on your machine: HYPOTHESIS_PROFILE=long);
 and a check, around every test, that no node outlives the test that made it."""
 import gc
 import os
@@ -10,7 +11,9 @@ from microgradc.engine import live_nodes
 
 settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+settings.register_profile("long", max_examples=5000, stateful_step_count=100, deadline=None,
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 _settled = [None]  # live_nodes() as the last test left it
 
