@@ -156,6 +156,8 @@ class Layer(Module):
 
     def __call__(self, x):
         dense = self._fused()
+        if dense is None:
+            x = list(x)  # every neuron reads it: a generator would be spent by the first
         out = dense(x) if dense is not None else [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
@@ -193,7 +195,8 @@ class MLP(Module):
         if dense is None:  # micrograd's way, layer by layer
             for layer in self.layers:
                 x = layer(x)
-            return x
+                x = [x] if isinstance(x, Value) else x  # a layer of one neuron feeds a list on
+            return x[0] if len(x) == 1 else x
         out = dense(x)
         return out[0] if len(out) == 1 else out
 
