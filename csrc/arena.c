@@ -292,7 +292,30 @@ double mgc_data(mgc_id id) {
 
 void mgc_set_data(mgc_id id, double data) {
     mgc__lock();
-    mgc__node(id)->data = data;
+    mgc_node *node = mgc__node(id);
+    node->data = data;
+    node->flags &= ~MGC_INT_DATA;
+    mgc__unlock();
+}
+
+void mgc_set_int_data(mgc_id id, double data) {
+    mgc__lock();
+    mgc_node *node = mgc__node(id);
+    node->data = data;
+    if (node->op == MGC_LEAF) node->flags |= MGC_INT_DATA;
+    mgc__unlock();
+}
+
+int mgc_int_data(mgc_id id) {
+    mgc__lock();
+    int is_int = (mgc__node(id)->flags & MGC_INT_DATA) != 0;
+    mgc__unlock();
+    return is_int;
+}
+
+void mgc_refs(const mgc_id *ids, size_t count, uint32_t *out) {
+    mgc__lock();
+    for (size_t i = 0; i < count; i++) out[i] = mgc__node(ids[i])->refs;
     mgc__unlock();
 }
 

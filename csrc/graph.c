@@ -250,17 +250,78 @@ static inline void apply_rule(mgc_node *node) {
     mgc__backward(node->op, a->data, b->data, node->data, node->grad, &a->grad, &b->grad);
 }
 
-int mgc_backward(mgc_id root) {
+/* applies the rules of order->ids[from...] until a node whose rule is in
+ * Python: returns its index, or order->count when none is left */
+static size_t apply_until_python(const mgc_order *order, size_t from) {
+    for (size_t i = from; i < order->count; i++) {
+        mgc_node *node = mgc__node(order->ids[i]);
+        if (__builtin_expect(node->flags & MGC_PY_RULE, 0)) return i;
+        apply_rule(node);
+    }
+    return order->count;
+}
+
+/* a backward pass paused at a node whose rule is in Python */
+struct mgc_sweep {
+    mgc_order order;             /* the pass's order, owned by the sweep */
+    size_t next;                 /* where the pass goes on */
+    mgc_id root;                 /* held: everything in order stays alive */
+};
+
+int mgc_backward(mgc_id root, mgc_sweep **paused) {
+    *paused = NULL;
+    mgc_sweep *sweep = malloc(sizeof *sweep);  /* before any grad changes */
+    if (!sweep) return -1;
     mgc__lock();
     mgc_order order = mgc__order_borrow();
     uint32_t epoch;
     int status = mgc__order(&root, 1, 0, &order, &epoch);
     if (status == 0) {
         mgc__node(root)->grad = 1.0;
-        for (size_t i = 0; i < order.count; i++) apply_rule(mgc__node(order.ids[i]));
+        size_t at = apply_until_python(&order, 0);
+        if (at < order.count) {
+            *sweep = (mgc_sweep){.order = order, .next = at, .root = root};
+            mgc__node(root)->refs++;
+            *paused = sweep;
+            sweep = NULL;
+            order = (mgc_order){0};
+            status = 1;
+        }
     }
     mgc__order_return(&order);
     mgc__arena.cursor = 0;  /* the next graph fills the holes from the bottom up */
     mgc__unlock();
+    free(sweep);
     return status;
+}
+
+mgc_id mgc_sweep_next(mgc_sweep *sweep) {
+    mgc__lock();
+    size_t at = apply_until_python(&sweep->order, sweep->next);
+    mgc_id id = at < sweep->order.count ? sweep->order.ids[at] : 0;
+    sweep->next = at + (id != 0);
+    mgc__unlock();
+    return id;
+}
+
+void mgc_sweep_free(mgc_sweep *sweep) {
+    mgc__lock();
+    mgc__release(sweep->root);
+    mgc__order_return(&sweep->order);
+    mgc__unlock();
+    free(sweep);
+}
+
+void mgc_set_py_rule(mgc_id id, int on) {
+    mgc__lock();
+    mgc_node *node = mgc__node(id);
+    node->flags = on ? node->flags | MGC_PY_RULE : node->flags & ~MGC_PY_RULE;
+    mgc__unlock();
+}
+
+void mgc_local_backward(mgc_id id) {
+    mgc__lock();
+    mgc_node *node = mgc__node(id);
+    if (mgc__has_children(node)) apply_rule(node);
+    mgc__unlock();
 }

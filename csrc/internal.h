@@ -27,6 +27,8 @@
 #define MGC_MEAN_FLAG 0x4u       /* MGC_MSE: the mean, not the sum */
 #define MGC_LEAF_CHILD0 0x8u     /* child[0] has no children: a walk need not look at it */
 #define MGC_LEAF_CHILD1 0x10u    /* child[1] has no children */
+#define MGC_PY_RULE 0x20u        /* the local rule is a Python _backward: backward pauses for it */
+#define MGC_INT_DATA 0x40u       /* a leaf's data was given as an int (only how it prints) */
 
 /* an edge array: [count, op text slot, child ids..., extra words]; the only
  * op with extra words is MGC_SOFTMAX_CE: one class index a row, the number of
@@ -49,7 +51,7 @@ typedef struct {
                                     while being released: the next dying node */
     uint32_t label;              /* text slot of the label, 0 = none */
     uint8_t op;                  /* enum mgc_op */
-    uint8_t flags;               /* the MGC_..._FLAG, MGC_INT_EXPONENT and MGC_LEAF_CHILD bits */
+    uint8_t flags;               /* the MGC_... bits above */
 } mgc_node;
 
 /* ----------------------------------------------------------------------------

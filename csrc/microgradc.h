@@ -109,12 +109,39 @@ int mgc_set_text(mgc_id id, int which, const char *bytes, size_t length);
 size_t mgc_text(mgc_id id, int which, char *out, size_t capacity);
 enum mgc_text_kind { MGC_TEXT_LABEL = 0, MGC_TEXT_OP = 1 };
 
+/* data given as an int: only how the value prints (mgc_set_data and the
+ * optimizers forget it) */
+void mgc_set_int_data(mgc_id id, double data);
+int mgc_int_data(mgc_id id);
+/* the references held on each of count ids, into out */
+void mgc_refs(const mgc_id *ids, size_t count, uint32_t *out);
+
 /* ---------------------------------------------------------------------------
  * backward: root grad = 1, then the local rule of every node the root reaches,
  * parents before children, accumulating with +=, in an order fixed by the
- * graph alone (graph.c). 0, or -1 when memory ran out (then no grad changed) */
+ * graph alone (graph.c).
+ *
+ * A node may have its local rule in Python (micrograd's _backward, marked with
+ * mgc_set_py_rule). Backward then pauses there: it returns 1 and a sweep in
+ * *paused; each mgc_sweep_next applies the rules in order up to the next such
+ * node and returns its id, for the caller to apply that node's rule, or 0 when
+ * the pass is over; then mgc_sweep_free. The sweep holds the root, so every
+ * node it returns stays alive until it is freed.
+ *
+ * mgc_backward returns 0 when the pass is over, 1 when it paused, -1 when
+ * memory ran out (then no grad changed). */
 
-int mgc_backward(mgc_id root);
+typedef struct mgc_sweep mgc_sweep;
+
+int mgc_backward(mgc_id root, mgc_sweep **paused);
+mgc_id mgc_sweep_next(mgc_sweep *sweep);
+void mgc_sweep_free(mgc_sweep *sweep);
+/* on = 1: the node's local rule is in Python; on = 0: its own again */
+void mgc_set_py_rule(mgc_id id, int on);
+/* a node's own local rule, applied once: its grad times its local derivatives
+ * added into its children's grads (a leaf, or a node with no rule of its own,
+ * adds nothing) */
+void mgc_local_backward(mgc_id id);
 
 /* ---------------------------------------------------------------------------
  * tapes: the graph reachable from outputs frozen into a program (tape.c) */
@@ -129,6 +156,9 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
  * leaves' grads added into the arena; the outputs' values into outputs */
 void mgc_tape_run(mgc_tape *tape, const double *inputs, double *outputs);
 size_t mgc_tape_slots(const mgc_tape *tape);
+/* nodes the tape cannot replay: made in Python with children (their forward
+ * is Python's), or with a rule in Python */
+size_t mgc_tape_python_ops(const mgc_tape *tape);
 void mgc_tape_free(mgc_tape *tape);
 
 /* ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ void mgc_sgd_step(const mgc_id *ids, size_t count, double lr, double momentum,
             d_p = velocity[i];
         }
         p->data = p->data + -lr * d_p;
+        p->flags &= ~MGC_INT_DATA;
         steps[i]++;
     }
     mgc__unlock();
@@ -52,6 +53,7 @@ void mgc_adam_step(const mgc_id *ids, size_t count, double lr, double beta1, dou
         v[i] = v[i] * beta2 + (1.0 - beta2) * g * g;
         double denom = sqrt(v[i]) / bias_correction2_sqrt + eps;
         p->data = p->data + -step_size * m[i] / denom;
+        p->flags &= ~MGC_INT_DATA;
     }
     mgc__unlock();
 }

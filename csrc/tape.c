@@ -47,6 +47,7 @@ struct mgc_tape {
     uint32_t *input_slot;        /* NO_SLOT for an input the outputs do not reach */
     uint32_t output_count;
     uint32_t *output_slot;
+    size_t python_ops;           /* nodes whose forward or rule is in Python */
     double *scratch;             /* a loss's gathered values and grads */
 };
 
@@ -97,6 +98,7 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
             }
         }
         if ((node->op == MGC_LEAF && !is_input[s]) || node->op == MGC_OPAQUE) leaf_count++;
+        if ((node->op == MGC_OPAQUE && children) || node->flags & MGC_PY_RULE) t->python_ops++;
     }
     t->edges = malloc((edge_count ? edge_count : 1) * sizeof(uint32_t));
     t->losses = malloc((loss_count ? loss_count : 1) * sizeof(mgc_loss));
@@ -319,3 +321,5 @@ void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
 }
 
 size_t mgc_tape_slots(const mgc_tape *tape) { return tape->slots; }
+
+size_t mgc_tape_python_ops(const mgc_tape *tape) { return tape->python_ops; }

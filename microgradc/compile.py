@@ -83,7 +83,12 @@ def _trace(fn, arrays):
     tape = lib.mgc_tape_build(outputs, len(outputs), input_ids, len(input_ids))
     if tape == ffi.NULL:
         raise MemoryError("microgradc: out of memory compiling the graph")
-    return ffi.gc(tape, lib.mgc_tape_free), extra_shape
+    tape = ffi.gc(tape, lib.mgc_tape_free)
+    if lib.mgc_tape_python_ops(tape):
+        raise TypeError("compile() cannot replay an op defined in Python (a Value made with "
+                        "_children, or one given a _backward): C cannot rerun its forward or "
+                        "its rule. Run fn eagerly, or write the op with microgradc's ops")
+    return tape, extra_shape
 
 
 class CompiledStep:

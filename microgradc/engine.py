@@ -4,10 +4,13 @@ A Value holds only its node's id and the reference that keeps the node alive;
 data, grad, children and op live in C and are read from there. Every op is one
 C call that makes the node and computes its value; backward() is one C call.
 """
+import math
 import numbers
+import operator
 import os
 import sys
 import threading
+import weakref
 from array import array
 
 from ._core import ffi, lib
@@ -86,6 +89,87 @@ def _wrap(node_id):
     """A new facade, with a reference of its own, for an existing node."""
     lib.mgc_retain(node_id)
     return _node(node_id)
+
+
+# Facades that _prev must give back as themselves: those made by Value(...), by _prev,
+# and those given a _backward; weakly, by node id. (A facade made by an op is not
+# registered: that would cost every op a weak reference.) A dead entry is harmless, as
+# its node's id cannot be reused while a live facade holds it; they are purged when
+# the table has doubled.
+_facades = {}
+_facades_purged = [0]  # the table's size after the last purge
+
+
+def _register(value):
+    _facades[value._id] = weakref.ref(value)
+    if len(_facades) > 2 * _facades_purged[0] + 1024:
+        for node_id, ref in list(_facades.items()):
+            if ref() is None and _facades.get(node_id) is ref:
+                del _facades[node_id]
+        _facades_purged[0] = len(_facades)
+
+
+def _facade(node_id):
+    """The registered facade of a live node, else a new one (registered)."""
+    ref = _facades.get(node_id)
+    value = ref() if ref is not None else None
+    if value is None:
+        value = _wrap(node_id)
+        _register(value)
+    return value
+
+
+# Nodes whose local rule is a Python function (micrograd's out._backward = ...). The
+# function lives in its facade's __dict__; while anything else holds the node (a parent,
+# another facade), the facade is pinned here, so the function outlives the user's last
+# reference to it. A pin is dropped once the node is held by its facade alone and the
+# facade by nothing but its own function's closure: then nothing can reach either, and
+# dropping the function frees both. Pins are checked when their number has doubled.
+_pins = {}
+_pins_lock = threading.Lock()
+_pins_checked = [0]  # how many pins there were after the last check
+
+
+def _set_rule(value, rule):
+    if not callable(rule):
+        raise TypeError(f"_backward must be callable, not {type(rule).__name__}")
+    value.__dict__['_backward'] = rule
+    with _pins_lock:
+        _register(value)
+        _pins[value._id] = value
+        lib.mgc_set_py_rule(value._id, 1)
+        if len(_pins) > 2 * _pins_checked[0] + 64:
+            _drop_unneeded_pins()
+
+
+def _drop_unneeded_pins():
+    """Unpin every facade that only its own rule still reaches (lock held)."""
+    _flush(blocking=True)  # dropped parents let go of their children first
+    ids = list(_pins)
+    refs = ffi.new("uint32_t[]", len(ids))
+    lib.mgc_refs(ids, len(ids), refs)
+    for node_id, node_refs in zip(ids, refs):
+        if node_refs != 1:  # a parent, or another facade, still holds the node
+            continue
+        value = _pins[node_id]
+        rule = value.__dict__.get('_backward')
+        inside = sum(1 for cell in getattr(rule, '__closure__', None) or ()
+                     if cell.cell_contents is value)
+        inside += getattr(rule, '__self__', None) is value
+        # the pin, `value` here, and getrefcount's own argument
+        if sys.getrefcount(value) == 3 + inside:
+            del _pins[node_id]
+            # break the facade <-> rule cycle now, not at the next collection
+            value.__dict__.pop('_backward', None)
+        del value, rule
+    _pins_checked[0] = len(_pins)
+
+
+def _rule_of(node_id):
+    """The Python rule of a node that has one, or None."""
+    ref = _facades.get(node_id)
+    value = ref() if ref is not None else None
+    return value.__dict__.get('_backward') if value is not None else None
 
 
 def _is_real(x):
@@ -181,13 +265,13 @@ def _text(node_id, which):
 
 class Value:
     """ stores a single scalar value and its gradient, in the C core """
-    __slots__ = ("_id", "__weakref__")
-    __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
+    __slots__ = ("_id", "__weakref__", "__dict__")  # a Value takes attributes, as micrograd's
 
     def __init__(self, data, _children=(), _op='', label=''):
         if getattr(self, '_id', 0):
             raise TypeError("a Value is initialised once: make a new Value instead")
         self._id = 0  # nothing to release if a check below raises
+        is_int = isinstance(data, numbers.Integral) and not isinstance(data, bool)
         data = _real(data, "data")
         if not isinstance(_op, str):
             raise TypeError(f"_op must be a str, not {type(_op).__name__}")
@@ -200,6 +284,9 @@ class Value:
         else:
             node_id = lib.mgc_leaf(data)
         self._id = node_id or _out_of_memory(self)
+        _register(self)
+        if is_int:  # it prints as micrograd prints it: Value(data=2, grad=0)
+            lib.mgc_set_int_data(node_id, data)
         if _op:
             self._set_text(lib.MGC_TEXT_OP, _op)
         if label:
@@ -217,7 +304,12 @@ class Value:
 
     @data.setter
     def data(self, x):
-        lib.mgc_set_data(self._id, _real(x, "data"))
+        if type(x) is float:
+            lib.mgc_set_data(self._id, x)
+        elif isinstance(x, numbers.Integral) and not isinstance(x, bool):
+            lib.mgc_set_int_data(self._id, _real(x, "data"))
+        else:
+            lib.mgc_set_data(self._id, _real(x, "data"))
 
     @property
     def grad(self):
@@ -247,7 +339,21 @@ class Value:
         count = lib.mgc_children(self._id, ffi.NULL, 0)
         ids = ffi.new("mgc_id[]", count)
         lib.mgc_children(self._id, ids, count)
-        return {_wrap(i) for i in ids}
+        return {_facade(i) for i in ids}
+
+    @property
+    def _backward(self):
+        """This node's local rule, applied once: a Python function given to it, else
+        its op's own rule (nothing for a leaf), as micrograd's closure."""
+        rule = self.__dict__.get('_backward') or _rule_of(self._id)
+        return rule if rule is not None else self._local_backward
+
+    @_backward.setter
+    def _backward(self, rule):
+        _set_rule(self, rule)
+
+    def _local_backward(self):
+        lib.mgc_local_backward(self._id)
 
     @property
     def _op(self):
@@ -296,8 +402,20 @@ class Value:
         return _node(_unary(_SIGMOID, self._id))
 
     def backward(self):
-        if lib.mgc_backward(self._id):
+        paused = ffi.new("mgc_sweep **")
+        status = lib.mgc_backward(self._id, paused)
+        if status == 0:
+            return
+        if status < 0:
             raise MemoryError("microgradc: out of memory ordering the graph for backward")
+        sweep = paused[0]  # C stopped at a node whose rule is Python's: run each in turn
+        try:
+            while node_id := lib.mgc_sweep_next(sweep):
+                rule = _rule_of(node_id)
+                if rule is not None:
+                    rule()
+        finally:
+            lib.mgc_sweep_free(sweep)
 
     def __neg__(self): # -self
         return _node(_unary(_NEG, self._id))
@@ -345,7 +463,52 @@ class Value:
         return _leaf_copy, (self.data, self.grad, self.label)
 
     def __repr__(self):
-        return f"Value(data={self.data}, grad={self.grad})"
+        # micrograd's text: an int given as data prints as an int, and a grad of 0 as 0
+        data, grad = lib.mgc_data(self._id), lib.mgc_grad(self._id)
+        if lib.mgc_int_data(self._id) and data.is_integer():
+            data = int(data)
+        if grad == 0 and math.copysign(1.0, grad) > 0:
+            grad = 0
+        return f"Value(data={data}, grad={grad})"
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy meets a Value: with an array, an object array of Values (micrograd's
+        result); with numpy scalars, a Value."""
+        op = _ufunc_op(ufunc)
+        if op is None or method != '__call__' or kwargs:
+            return NotImplemented
+        numpy = sys.modules['numpy']
+        if not any(isinstance(x, numpy.ndarray) for x in inputs):
+            return op(*(x.item() if isinstance(x, numpy.generic) else x for x in inputs))
+        return numpy.frompyfunc(op, len(inputs), 1)(*(_object_array(x, numpy) for x in inputs))
+
+
+def _ufunc_op(ufunc):
+    """The Python function a numpy ufunc is for Values, or None."""
+    if not _UFUNC_OPS:
+        numpy = sys.modules['numpy']
+        _UFUNC_OPS.update({
+            numpy.add: operator.add, numpy.subtract: operator.sub,
+            numpy.multiply: operator.mul, numpy.true_divide: operator.truediv,
+            numpy.power: operator.pow, numpy.negative: operator.neg,
+            numpy.exp: lambda x: x.exp() if isinstance(x, Value) else math.exp(x),
+            numpy.log: lambda x: x.log() if isinstance(x, Value) else math.log(x),
+            numpy.tanh: lambda x: x.tanh() if isinstance(x, Value) else math.tanh(x),
+        })
+    return _UFUNC_OPS.get(ufunc)
+
+
+_UFUNC_OPS = {}
+
+
+def _object_array(x, numpy):
+    """x as an array that frompyfunc reads element by element: a Value in a 0-d object
+    array (left bare, numpy would ask the Value's __array_ufunc__ again)."""
+    if isinstance(x, Value):
+        cell = numpy.empty((), dtype=object)
+        cell[()] = x
+        return cell
+    return x
 
 
 def _leaf_copy(data, grad, label):
@@ -356,6 +519,8 @@ def _leaf_copy(data, grad, label):
 
 def live_nodes():
     """The number of nodes alive in the C core, after releasing dropped facades."""
+    with _pins_lock:
+        _drop_unneeded_pins()
     _flush(blocking=True)
     return lib.mgc_live_nodes()
 

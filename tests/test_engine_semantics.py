@@ -132,15 +132,24 @@ def test_label_is_given_defaults_to_empty_and_can_be_set():
     assert a.label == "e"
 
 
-def test_repr_is_micrograds_format():
+def test_repr_prints_what_micrograd_prints():
+    for data in (0.1, 2, -3, 2.5, 0):
+        assert repr(Value(data)) == repr(REFERENCE(data))  # Value(data=2, grad=0)
     ours, ref = Value(0.1), REFERENCE(0.1)
-    ref.grad = 0.0  # micrograd starts grad at int 0; ours is always a float
-    assert repr(ours) == repr(ref) == "Value(data=0.1, grad=0.0)"
     ours_out, ref_out = ours * 0.2 + ours, ref * 0.2 + ref
     ours_out.backward()
     ref_out.backward()
     assert repr(ours) == repr(ref)
-    assert repr(ours_out) == f"Value(data={ours_out.data}, grad={ours_out.grad})"
+    # the one documented difference: micrograd seeds the root with the int 1
+    assert repr(ref_out).endswith("grad=1)")
+    assert repr(ours_out) == repr(ref_out)[:-len("1)")] + "1.0)"
+    ours_int, ref_int = Value(4), REFERENCE(4)
+    ours_int.data = 7
+    ref_int.data = 7
+    assert repr(ours_int) == repr(ref_int) == "Value(data=7, grad=0)"
+    ours_int.data = 7.0
+    ref_int.data = 7.0
+    assert repr(ours_int) == repr(ref_int)
 
 
 def test_data_and_grad_are_python_floats():
