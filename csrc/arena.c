@@ -377,7 +377,8 @@ size_t mgc_bytes(void) {
                    arena->chunk_capacity * sizeof(mgc_node *) + arena->edge_bytes +
                    (size_t)arena->chunk_capacity * MGC_CHUNK_NODES / 8 * 65 / 64 +
                    arena->text_capacity * (sizeof(char *) + sizeof(size_t)) + arena->text_bytes +
-                   arena->loss_scratch_capacity * sizeof(double) + mgc__order_bytes();
+                   arena->loss_scratch_capacity * sizeof(double) + mgc__order_bytes() +
+                   mgc__facade_bytes();
     mgc__unlock();
     return bytes;
 }

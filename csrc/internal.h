@@ -126,6 +126,8 @@ mgc_order mgc__order_borrow(void);
 void mgc__order_return(mgc_order *order);
 /* bytes kept between walks */
 size_t mgc__order_bytes(void);
+/* bytes of the table of each node's Python facade (facade.c) */
+size_t mgc__facade_bytes(void);
 
 /* drop one reference; frees and cascades iteratively at zero */
 void mgc__release(mgc_id id);

@@ -179,6 +179,12 @@ void mgc_adam_step(const mgc_id *ids, size_t count, double lr, double beta1, dou
  * statistics */
 
 size_t mgc_live_nodes(void);
+
+/* ---------------------------------------------------------------------------
+ * Python: makes microgradc._core.Facade, the C base of Value (facade.c).
+ * 0, or -1 if it could not */
+
+int mgc_py_setup(void);
 /* bytes held by the core: nodes up to the high-water mark, the chunk table,
  * free bits, edge arrays, texts */
 size_t mgc_bytes(void);

@@ -1,21 +1,19 @@
 """The Value facade: micrograd's API over nodes that live in the C core.
 
-A Value holds only its node's id and the reference that keeps the node alive;
-data, grad, children and op live in C and are read from there. Every op is one
-C call that makes the node and computes its value; backward() is one C call.
+A Value holds only its node's id and the reference that keeps the node alive
+(its C base, csrc/facade.c, releases the node when the Value dies); data, grad,
+children and op live in C and are read from there. Every op is one C call that
+makes the node and computes its value; backward() is one C call.
 """
 import math
 import numbers
 import operator
-import os
 import sys
 import threading
 import weakref
-from array import array
 
 from ._core import ffi, lib
 
-_new = object.__new__
 _binary, _binary_scalar, _unary = lib.mgc_binary, lib.mgc_binary_scalar, lib.mgc_unary
 _pow_const = lib.mgc_pow_const
 _ADD, _MUL, _SUB, _DIV, _POWV = lib.MGC_ADD, lib.MGC_MUL, lib.MGC_SUB, lib.MGC_DIV, lib.MGC_POWV
@@ -28,95 +26,21 @@ _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 
             lib.MGC_SOFTMAX_CE_PROBS: 'softmax_ce'}
 NODE_BYTES = lib.mgc_node_bytes()
 
-# ids of dropped facades, released in C a batch at a time (one call, not one per drop);
-# an array of C ints, so the batch reaches C without converting each id. An id waiting
-# here is still owned: the batch holds the reference its facade held.
-_dead = array("I")
-_DEAD_BATCH = 4096
-_flush_lock = threading.Lock()
-_flusher = None  # the thread inside _flush, if any
-
-
-def _flush(blocking=False):
-    """Release the batch of dead facades' ids in one C call.
-
-    A __del__ or a hook that runs inside a flush (the same thread) finds it under way and
-    leaves its ids for the next one; so does any caller that does not block, when another
-    thread is flushing. Other threads may append while C runs, so C gets the batch's copy.
-    """
-    global _flusher
-    if _flusher == threading.get_ident() or not _flush_lock.acquire(blocking):
-        return
-    _flusher = threading.get_ident()
-    try:
-        count = len(_dead)
-        batch = _dead[:count]
-        del _dead[:count]
-        lib.mgc_release_many(ffi.from_buffer("mgc_id[]", batch), count)
-    finally:
-        _flusher = None
-        _flush_lock.release()
-
-
-def _before_fork():
-    # a flush in another thread finishes first, so the child gets no half-released batch
-    if _flusher != threading.get_ident():
-        _flush_lock.acquire()
-
-
-def _after_fork():
-    if _flusher != threading.get_ident():
-        _flush_lock.release()
-
-
-# the C core takes its own lock around fork (pthread_atfork in arena.c)
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
-
-
-def _out_of_memory(value):
-    value._id = 0  # the facade dies holding nothing
-    raise MemoryError("microgradc: out of memory for a new node")
+# Value's C base: a facade holds its node's id, and releases the node when it dies
+if lib.mgc_py_setup():
+    raise ImportError("microgradc: could not make the Value base type")
+from ._core import Facade  # noqa: E402  (made by the call above)
 
 
 def _node(node_id):
-    """A facade taking over the reference a C constructor returned (0: out of memory)."""
-    value = _new(Value)
-    value._id = node_id or _out_of_memory(value)
-    return value
+    """A facade taking over the reference a C constructor returned (0: MemoryError)."""
+    return _take(node_id)
 
 
 def _wrap(node_id):
-    """A new facade, with a reference of its own, for an existing node."""
-    lib.mgc_retain(node_id)
-    return _node(node_id)
-
-
-# Facades that _prev must give back as themselves: those made by Value(...), by _prev,
-# and those given a _backward; weakly, by node id. (A facade made by an op is not
-# registered: that would cost every op a weak reference.) A dead entry is harmless, as
-# its node's id cannot be reused while a live facade holds it; they are purged when
-# the table has doubled.
-_facades = {}
-_facades_purged = [0]  # the table's size after the last purge
-
-
-def _register(value):
-    _facades[value._id] = weakref.ref(value)
-    if len(_facades) > 2 * _facades_purged[0] + 1024:
-        for node_id, ref in list(_facades.items()):
-            if ref() is None and _facades.get(node_id) is ref:
-                del _facades[node_id]
-        _facades_purged[0] = len(_facades)
-
-
-def _facade(node_id):
-    """The registered facade of a live node, else a new one (registered)."""
-    ref = _facades.get(node_id)
-    value = ref() if ref is not None else None
-    if value is None:
-        value = _wrap(node_id)
-        _register(value)
-    return value
+    """The facade of an existing node: the one it has, else a new one with a reference
+    of its own. A node has one facade at a time, so _prev gives back what the user holds."""
+    return _get(node_id)
 
 
 # Nodes whose local rule is a Python function (micrograd's out._backward = ...). The
@@ -135,7 +59,6 @@ def _set_rule(value, rule):
         raise TypeError(f"_backward must be callable, not {type(rule).__name__}")
     value.__dict__['_backward'] = rule
     with _pins_lock:
-        _register(value)
         _pins[value._id] = value
         lib.mgc_set_py_rule(value._id, 1)
         if len(_pins) > 2 * _pins_checked[0] + 64:
@@ -143,33 +66,35 @@ def _set_rule(value, rule):
 
 
 def _drop_unneeded_pins():
-    """Unpin every facade that only its own rule still reaches (lock held)."""
-    _flush(blocking=True)  # dropped parents let go of their children first
-    ids = list(_pins)
-    refs = ffi.new("uint32_t[]", len(ids))
-    lib.mgc_refs(ids, len(ids), refs)
-    for node_id, node_refs in zip(ids, refs):
-        if node_refs != 1:  # a parent, or another facade, still holds the node
-            continue
-        value = _pins[node_id]
-        rule = value.__dict__.get('_backward')
-        inside = sum(1 for cell in getattr(rule, '__closure__', None) or ()
-                     if cell.cell_contents is value)
-        inside += getattr(rule, '__self__', None) is value
-        # the pin, `value` here, and getrefcount's own argument
-        if sys.getrefcount(value) == 3 + inside:
-            del _pins[node_id]
-            # break the facade <-> rule cycle now, not at the next collection
-            value.__dict__.pop('_backward', None)
-        del value, rule
+    """Unpin every facade that only its own rule still reaches (lock held); again while
+    that frees more (a user op's node may hold another's)."""
+    dropped = True
+    while dropped:
+        dropped = False
+        ids = list(_pins)
+        refs = ffi.new("uint32_t[]", len(ids))
+        lib.mgc_refs(ids, len(ids), refs)
+        for node_id, node_refs in zip(ids, refs):
+            if node_refs != 1:  # a parent, or another facade, still holds the node
+                continue
+            value = _pins[node_id]
+            rule = value.__dict__.get('_backward')
+            inside = sum(1 for cell in getattr(rule, '__closure__', None) or ()
+                         if cell.cell_contents is value)
+            inside += getattr(rule, '__self__', None) is value
+            # the pin, `value` here, and getrefcount's own argument
+            if sys.getrefcount(value) == 3 + inside:
+                del _pins[node_id]
+                # break the facade <-> rule cycle now, not at the next collection
+                value.__dict__.pop('_backward', None)
+                dropped = True
+            del value, rule
     _pins_checked[0] = len(_pins)
 
 
 def _rule_of(node_id):
     """The Python rule of a node that has one, or None."""
-    ref = _facades.get(node_id)
-    value = ref() if ref is not None else None
-    return value.__dict__.get('_backward') if value is not None else None
+    return _get(node_id).__dict__.get('_backward')
 
 
 def _is_real(x):
@@ -199,9 +124,7 @@ def _apply(op, value, other, reflected=0):
         node_id = _binary_scalar(op, value._id, float(other), reflected)
     else:
         return NotImplemented
-    out = _new(Value)  # made here, not by _node: this is the hottest path
-    out._id = node_id or _out_of_memory(out)
-    return out
+    return _take(node_id)
 
 
 class _Operands:
@@ -263,14 +186,13 @@ def _text(node_id, which):
         length = copied
 
 
-class Value:
+class Value(Facade):
     """ stores a single scalar value and its gradient, in the C core """
-    __slots__ = ("_id", "__weakref__", "__dict__")  # a Value takes attributes, as micrograd's
+    __slots__ = ("__weakref__", "__dict__")  # a Value takes attributes, as micrograd's
 
     def __init__(self, data, _children=(), _op='', label=''):
         if getattr(self, '_id', 0):
             raise TypeError("a Value is initialised once: make a new Value instead")
-        self._id = 0  # nothing to release if a check below raises
         is_int = isinstance(data, numbers.Integral) and not isinstance(data, bool)
         data = _real(data, "data")
         if not isinstance(_op, str):
@@ -283,19 +205,13 @@ class Value:
             node_id = lib.mgc_opaque(data, [c._id for c in children], len(children))
         else:
             node_id = lib.mgc_leaf(data)
-        self._id = node_id or _out_of_memory(self)
-        _register(self)
+        self._adopt(node_id)  # raises MemoryError for 0
         if is_int:  # it prints as micrograd prints it: Value(data=2, grad=0)
             lib.mgc_set_int_data(node_id, data)
         if _op:
             self._set_text(lib.MGC_TEXT_OP, _op)
         if label:
             self.label = label
-
-    def __del__(self, _dead_append=_dead.append):
-        _dead_append(self._id)
-        if len(_dead) >= _DEAD_BATCH:
-            _flush()
 
     # data and grad live in C
     @property
@@ -339,13 +255,13 @@ class Value:
         count = lib.mgc_children(self._id, ffi.NULL, 0)
         ids = ffi.new("mgc_id[]", count)
         lib.mgc_children(self._id, ids, count)
-        return {_facade(i) for i in ids}
+        return {_get(i) for i in ids}
 
     @property
     def _backward(self):
         """This node's local rule, applied once: a Python function given to it, else
         its op's own rule (nothing for a leaf), as micrograd's closure."""
-        rule = self.__dict__.get('_backward') or _rule_of(self._id)
+        rule = self.__dict__.get('_backward')
         return rule if rule is not None else self._local_backward
 
     @_backward.setter
@@ -368,16 +284,12 @@ class Value:
 
     def __add__(self, other):
         if type(other) is Value:  # the commonest case, without _apply's extra call
-            out = _new(Value)
-            out._id = _binary(_ADD, self._id, other._id) or _out_of_memory(out)
-            return out
+            return _take(_binary(_ADD, self._id, other._id))
         return _apply(_ADD, self, other)
 
     def __mul__(self, other):
         if type(other) is Value:  # the commonest case, without _apply's extra call
-            out = _new(Value)
-            out._id = _binary(_MUL, self._id, other._id) or _out_of_memory(out)
-            return out
+            return _take(_binary(_MUL, self._id, other._id))
         return _apply(_MUL, self, other)
 
     def __pow__(self, other):
@@ -425,9 +337,7 @@ class Value:
 
     def __sub__(self, other): # self - other
         if type(other) is Value:  # the commonest case, without _apply's extra call
-            out = _new(Value)
-            out._id = _binary(_SUB, self._id, other._id) or _out_of_memory(out)
-            return out
+            return _take(_binary(_SUB, self._id, other._id))
         return _apply(_SUB, self, other)
 
     def __rsub__(self, other): # other - self
@@ -438,9 +348,7 @@ class Value:
 
     def __truediv__(self, other): # self / other
         if type(other) is Value:  # the commonest case, without _apply's extra call
-            out = _new(Value)
-            out._id = _binary(_DIV, self._id, other._id) or _out_of_memory(out)
-            return out
+            return _take(_binary(_DIV, self._id, other._id))
         return _apply(_DIV, self, other)
 
     def __rtruediv__(self, other): # other / self
@@ -511,6 +419,9 @@ def _object_array(x, numpy):
     return x
 
 
+_take, _get = Value._take, Value._get
+
+
 def _leaf_copy(data, grad, label):
     value = Value(data, label=label)
     value.grad = grad
@@ -518,10 +429,9 @@ def _leaf_copy(data, grad, label):
 
 
 def live_nodes():
-    """The number of nodes alive in the C core, after releasing dropped facades."""
+    """The number of nodes alive in the C core."""
     with _pins_lock:
         _drop_unneeded_pins()
-    _flush(blocking=True)
     return lib.mgc_live_nodes()
 
 

@@ -11,10 +11,12 @@ lists, and weights, neurons and layers may be set or changed by hand at any time
 Those lists are watched (microgradc.watched): the fused forward a Layer or an MLP
 keeps in C is checked against them on every call and rebuilt after a change, and
 a model it cannot fuse (neurons of mixed widths or activations, a user's own
-neuron class) runs micrograd's way, neuron by neuron. A list assigned to a model's
-attribute is stored as a watched copy.
+neuron class) runs micrograd's way, neuron by neuron. A new list assigned to a
+model's attribute is stored as a watched copy; a list the caller still holds is
+stored as itself, as in micrograd, and the model reads it unfused.
 """
 import random
+import sys
 
 from .engine import Value, _is_real
 from .fused import ACTIVATIONS, Dense, dot, zero_grad
@@ -80,8 +82,12 @@ class Module:
             p.data = values[name]
 
     def __setattr__(self, name, value):
-        # a list becomes a watched copy; any assignment may change what the model computes
-        if isinstance(value, list) and not isinstance(value, WatchedList):
+        # A new list that nothing else holds (self.w = [...]) is stored as a watched copy,
+        # which the fused path keeps up with. A list the caller still holds is stored as
+        # that very list, as micrograd does, so changes made through it count: a model
+        # holding such a list runs unfused, reading it on every call. Any assignment may
+        # change what the model computes.
+        if type(value) is list and sys.getrefcount(value) <= _UNHELD_LIST_REFS:
             value = WatchedList(value)
         object.__setattr__(self, name, value)
         changed()
@@ -111,6 +117,19 @@ class Module:
         return {k: v for k, v in self.__dict__.items() if k != '_cache'}
 
 
+def _refs_of_a_new_list():
+    """What sys.getrefcount sees in Module.__setattr__ for a list nothing else holds."""
+    class Probe:
+        def __setattr__(self, name, value):
+            seen.append(sys.getrefcount(value))
+    seen = []
+    Probe().w = [0]
+    return seen[0]
+
+
+_UNHELD_LIST_REFS = _refs_of_a_new_list()
+
+
 class Neuron(Module):
 
     def __init__(self, nin, nonlin=True, activation='relu'):
@@ -137,8 +156,9 @@ class Neuron(Module):
 def _layer_shape(layer):
     """(parameters, nin, nout, activation) of a Layer of like Neurons, else None."""
     neurons = layer.neurons
-    if not neurons or any(type(n) is not Neuron for n in neurons):
-        return None
+    if type(neurons) is not WatchedList or not neurons or any(
+            type(n) is not Neuron or type(n.w) is not WatchedList for n in neurons):
+        return None  # an unwatched list is read afresh on every call: unfused
     nin, activation = len(neurons[0].w), neurons[0].activation
     if any(len(n.w) != nin or n.activation != activation for n in neurons):
         return None
@@ -208,7 +228,8 @@ class MLP(Module):
                 for name, p in layer.named_parameters()]
 
     def _shape(self):
-        if not self.layers or any(type(layer) is not Layer for layer in self.layers):
+        if type(self.layers) is not WatchedList or not self.layers or any(
+                type(layer) is not Layer for layer in self.layers):
             return None
         shapes = [_layer_shape(layer) for layer in self.layers]
         if None in shapes or any(a[2] != b[1] for a, b in zip(shapes, shapes[1:])):

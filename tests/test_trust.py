@@ -1,7 +1,7 @@
 """Trust: ordinary Python misuse gets the right numbers or a clear error, never a stale read.
 
 One section per way microgradc once went wrong: generators as inputs, id caches
-mutated after use, re-entrant flushes and the collector, threads, fork, leaks on
+mutated after use, the collector at any point, threads, fork, leaks on
 errors, partial or noisy errors, weak references, and a backward whose bits
 depended on which ids the arena had free. Each test checks against an independent
 reference: a hand derivation, micrograd, torch float64, or the same computation
@@ -38,19 +38,10 @@ def datas(values):
     return [v.data for v in values]
 
 
-def flush_at_next_drop():
-    """Fill the batch of dropped facades to one short of a flush, so that the next Value
-    dropped anywhere frees every node in the batch there and then."""
-    engine._flush(blocking=True)
-    filler = [Value(0.0) for _ in range(engine._DEAD_BATCH - 1)]
-    del filler
-
-
 def churn(count=20_000):
     """Make and drop many nodes, so that any id freed too early is handed out again."""
     made = [Value(777.0) * 2 for _ in range(count)]
     del made
-    engine._flush(blocking=True)
 
 
 def copy_into_micrograd(ours):
@@ -86,7 +77,6 @@ def our_outputs(model, x):
 def test_dot_of_a_generator_of_new_values_keeps_them_until_backward_and_touches_no_other_node():
     ws = [Value(w) for w in (0.5, -1.25, 2.0)]
     xs = (1.5, -2.0, 0.25)
-    flush_at_next_drop()
     out = mg.dot(ws, (Value(x) for x in xs))
     churn()
     fresh = [Value(777.0) for _ in range(5000)]
@@ -105,7 +95,6 @@ def test_a_model_called_on_a_generator_computes_and_backpropagates_what_it_does_
     total.backward()
     expected_data, expected_grads = total.data, grads(model.parameters())
     model.zero_grad()
-    flush_at_next_drop()
     out = model(Value(v) for v in row)
     fresh = [Value(777.0) for _ in range(5000)]  # would take any id freed too early
     total = sum(out, Value(0.0))
@@ -117,7 +106,6 @@ def test_a_model_called_on_a_generator_computes_and_backpropagates_what_it_does_
 
 def test_l2_of_a_generator_of_new_values_is_the_sum_of_squares_and_touches_no_other_node():
     before = live_nodes()
-    flush_at_next_drop()
     loss = mg.losses.l2(Value(x) for x in (1.0, -2.0, 3.0))
     fresh = [Value(777.0) for _ in range(5000)]
     loss.backward()
@@ -139,7 +127,6 @@ def test_training_on_generator_rows_follows_the_list_rows_run_bit_for_bit():
             if generator_rows:
                 scores = []
                 for row in rows:
-                    flush_at_next_drop()
                     scores.append(model(Value(v) for v in row))
             else:
                 scores = [model([Value(v) for v in row]) for row in rows]
@@ -361,30 +348,7 @@ def test_a_compiled_function_that_appends_to_and_reverses_its_inputs_replays_as_
 
 
 # ---------------------------------------------------------------------------
-# 3. re-entrancy: flushes inside flushes, the collector at any point
-
-
-def test_live_nodes_from_a_profile_hook_inside_a_flush_does_not_deadlock():
-    outcome = []
-
-    def work():
-        def hook(frame, event, arg):
-            if event == 'c_call' and getattr(arg, '__name__', '') == 'mgc_release_many':
-                sys.setprofile(None)
-                outcome.append(live_nodes())
-        sys.setprofile(hook)
-        try:
-            for _ in range(engine._DEAD_BATCH + 10):
-                Value(1.0)
-            live_nodes()
-        finally:
-            sys.setprofile(None)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive(), "live_nodes() inside a flush deadlocked"
-    assert len(outcome) == 1
+# 3. re-entrancy: the collector at any point
 
 
 def test_the_collector_run_at_every_step_of_building_changes_no_result():
@@ -487,23 +451,6 @@ def test_a_fork_while_other_threads_are_inside_the_core_gives_a_working_child():
         for thread in threads:
             thread.join()
     assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in statuses), statuses
-
-
-def test_a_fork_while_another_thread_holds_the_flush_lock_waits_and_gives_a_working_child():
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with engine._flush_lock:
-            held.set()
-            release.wait(0.5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait()
-    status = fork_and_check(child_uses_the_core)
-    release.set()
-    holder.join()
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 
 # ---------------------------------------------------------------------------
@@ -632,7 +579,6 @@ def in_a_fragmented_arena(run):
     made = [Value(float(i)) * 1.5 for i in range(60_000)]
     kept = [v for v in made if rng.random() < 0.3]
     del made
-    engine._flush(blocking=True)
     result = run()
     del kept
     return result
@@ -711,7 +657,6 @@ def test_a_shared_leaf_sums_its_parents_contributions_in_reverse_creation_order_
         blockers = [Value(0.0) for _ in range(10)] if holes_below else []
         p1 = x * 1.0
         del blockers  # their ids, below p1's, are free for the nodes made next
-        engine._flush(blocking=True)
         p2 = x * 1e-16
         p3 = x * -1.0
         (p1 + p2 + p3).backward()

@@ -1,0 +1,176 @@
+/*
+ * facade.c: the C base of Python's Value, microgradc._core.Facade.
+ *
+ * A Value is a facade over one node: it holds the node's id and one reference
+ * to it. Making and dropping a facade is the fixed cost of every op from
+ * Python, so that part is here: Facade._take(id) makes a facade that takes
+ * over the reference a C constructor returned, and a dying facade releases
+ * its node in its own deallocator, with no Python frame. A node has at most
+ * one facade at a time, which Facade._get finds. Everything else
+ * about a Value (its ops, data, grad, _prev, ...) is Python, in engine.py.
+ *
+ * The only file of csrc/ that knows Python. It runs with the GIL held (the
+ * cffi wrappers keep it, see build.py) and takes the core's lock like every
+ * other entry point.
+ */
+#define Py_LIMITED_API 0x030A0000
+#include <Python.h>
+#include <structmember.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *id;                /* the node's id as a Python int (read without a new
+                                    object); NULL until the facade has a node */
+    mgc_id node;                 /* the same id, for C */
+} facade;
+
+/* ----------------------------------------------------------------------------
+ * which facade is a node's: one at a time, so that micrograd's code that walks
+ * _prev, or names nodes by id(), meets the very Value it holds. A borrowed
+ * pointer by node id, cleared when that facade dies; read and written with the
+ * GIL held, which is all the lock it needs */
+
+static PyObject **facade_of;
+static size_t facade_capacity;
+
+size_t mgc__facade_bytes(void) { return facade_capacity * sizeof(PyObject *); }
+
+/* the node's facade is now self, unless it has one (no room: it stays without) */
+static void set_facade(mgc_id node, PyObject *self) {
+    if (node >= facade_capacity) {
+        size_t grown = facade_capacity ? facade_capacity : 1024;
+        while (grown <= node) grown *= 2;
+        PyObject **bigger = realloc(facade_of, grown * sizeof(PyObject *));
+        if (!bigger) return;
+        memset(bigger + facade_capacity, 0, (grown - facade_capacity) * sizeof(PyObject *));
+        facade_of = bigger;
+        facade_capacity = grown;
+    }
+    if (!facade_of[node]) facade_of[node] = self;
+}
+
+static void facade_dealloc(PyObject *self) {
+    facade *f = (facade *)self;
+    PyTypeObject *type = Py_TYPE(self);
+    if (f->node < facade_capacity && facade_of[f->node] == self) facade_of[f->node] = NULL;
+    if (f->node) {
+        mgc__lock();
+        mgc__release(f->node);
+        mgc__unlock();
+    }
+    Py_XDECREF(f->id);
+    freefunc free_self = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    free_self(self);
+    Py_DECREF(type);  /* an instance of a heap type holds a reference to it */
+}
+
+/* takes over the reference that node already holds: on success the facade
+ * owns it, on failure it is released. 0 or -1 */
+static int adopt(facade *f, PyObject *id) {
+    unsigned long node = PyLong_AsUnsignedLong(id);
+    if (node == (unsigned long)-1 && PyErr_Occurred()) return -1;
+    if (node == 0 || node > MGC_MAX_NODES) {
+        if (node == 0) PyErr_SetString(PyExc_MemoryError, "microgradc: out of memory for a new node");
+        else PyErr_SetString(PyExc_ValueError, "not a node id");
+        return -1;
+    }
+    Py_INCREF(id);
+    f->id = id;
+    f->node = (mgc_id)node;
+    set_facade(f->node, (PyObject *)f);
+    return 0;
+}
+
+/* Facade._take(id): a new facade of cls taking over id's reference (0: out of memory) */
+static PyObject *facade_take(PyObject *cls, PyObject *id) {
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cls, Py_tp_alloc);
+    PyObject *self = alloc((PyTypeObject *)cls, 0);
+    if (!self || adopt((facade *)self, id)) {
+        unsigned long node = PyLong_AsUnsignedLong(id);
+        if (!self && node && node <= MGC_MAX_NODES) {  /* nobody took it: let it go */
+            mgc__lock();
+            mgc__release((mgc_id)node);
+            mgc__unlock();
+        }
+        Py_XDECREF(self);
+        return NULL;
+    }
+    return self;
+}
+
+/* Facade._get(id): the live node's facade, or a new one holding a reference of its own */
+static PyObject *facade_get(PyObject *cls, PyObject *id) {
+    unsigned long node = PyLong_AsUnsignedLong(id);
+    if (node == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+    if (node < facade_capacity && facade_of[node]) {
+        Py_INCREF(facade_of[node]);
+        return facade_of[node];
+    }
+    if (node == 0 || node > MGC_MAX_NODES) {
+        PyErr_SetString(PyExc_ValueError, "not a node id");
+        return NULL;
+    }
+    mgc__lock();
+    mgc__node((mgc_id)node)->refs++;
+    mgc__unlock();
+    return facade_take(cls, id);
+}
+
+/* self._adopt(id): Value.__init__ gives its facade the node it made, once */
+static PyObject *facade_adopt(PyObject *self, PyObject *id) {
+    facade *f = (facade *)self;
+    if (f->id) {
+        PyErr_SetString(PyExc_TypeError, "a Value is initialised once: make a new Value instead");
+        return NULL;
+    }
+    if (adopt(f, id)) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef facade_methods[] = {
+    {"_take", facade_take, METH_O | METH_CLASS,
+     "A new Value taking over the reference a C constructor returned (0: MemoryError)."},
+    {"_get", facade_get, METH_O | METH_CLASS,
+     "The facade of a live node: the one that exists, or a new one with its own reference."},
+    {"_adopt", facade_adopt, METH_O,
+     "Give a new Value its node, taking over the reference (0: MemoryError)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* a read-only member: Python's attribute cache reads it as fast as a slot */
+static PyMemberDef facade_members[] = {
+    {"_id", T_OBJECT_EX, offsetof(facade, id), READONLY, "the node's id in the C core"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot facade_slots[] = {
+    {Py_tp_dealloc, facade_dealloc},
+    {Py_tp_methods, facade_methods},
+    {Py_tp_members, facade_members},
+    {Py_tp_doc, "The C base of microgradc's Value: a node id and the reference it holds."},
+    {0, NULL},
+};
+
+static PyType_Spec facade_spec = {
+    .name = "microgradc._core.Facade",
+    .basicsize = sizeof(facade),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = facade_slots,
+};
+
+int mgc_py_setup(void) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int status = -1;
+    PyObject *module = PyImport_AddModule("microgradc._core");  /* borrowed */
+    PyObject *type = module ? PyType_FromSpec(&facade_spec) : NULL;
+    if (type) status = PyObject_SetAttrString(module, "Facade", type);
+    Py_XDECREF(type);
+    if (status) PyErr_Clear();
+    PyGILState_Release(gil);
+    return status;
+}
