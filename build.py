@@ -6,6 +6,7 @@ Every csrc/*.c is compiled in. Set MICROGRADC_SANITIZE=1 to build the core with
 AddressSanitizer and UndefinedBehaviorSanitizer (see .ci/run).
 """
 import os
+import re
 from pathlib import Path
 
 from cffi import FFI
@@ -37,28 +38,16 @@ def compile_args():
 # cffi's wrappers release the GIL around every call. For one scalar op that costs
 # more than the op (about 100 ns of 250 here), so they keep it: the core's own lock
 # still makes every call safe. The calls whose work grows with their input let other
-# threads run while they work: these wrappers release the GIL around them.
-RELEASE_GIL = {
-    "mgc_backward": ("int", "mgc_id root, mgc_sweep **paused", "root, paused"),
-    "mgc_sweep_next": ("mgc_id", "mgc_sweep *sweep", "sweep"),
-    "mgc_release_many": ("void", "const mgc_id *ids, size_t count", "ids, count"),
-    "mgc_mlp": ("int", "const mgc_id *params, const uint32_t *sizes, const int *acts, "
-                "size_t layers, const mgc_id *x, mgc_id *out",
-                "params, sizes, acts, layers, x, out"),
-    "mgc_tape_build": ("mgc_tape *", "const mgc_id *outputs, size_t output_count, "
-                       "const mgc_id *inputs, size_t input_count",
-                       "outputs, output_count, inputs, input_count"),
-    "mgc_tape_run": ("void", "mgc_tape *tape, const double *inputs, double *outputs",
-                     "tape, inputs, outputs"),
-    "mgc_zero_grad": ("void", "const mgc_id *ids, size_t count", "ids, count"),
-    "mgc_sgd_step": ("void", "const mgc_id *ids, size_t count, double lr, double momentum, "
-                     "double weight_decay, double *velocity, uint64_t *steps",
-                     "ids, count, lr, momentum, weight_decay, velocity, steps"),
-    "mgc_adam_step": ("void", "const mgc_id *ids, size_t count, double lr, double beta1, "
-                      "double beta2, double eps, double weight_decay, double *m, double *v, "
-                      "uint64_t *steps",
-                      "ids, count, lr, beta1, beta2, eps, weight_decay, m, v, steps"),
-}
+# threads run while they work: each gets a stand-in that releases the GIL around it.
+RELEASE_GIL = ("mgc_backward", "mgc_sweep_next", "mgc_release_many", "mgc_mlp",
+               "mgc_tape_build", "mgc_tape_run", "mgc_zero_grad", "mgc_sgd_step",
+               "mgc_adam_step")
+
+
+def prototypes():
+    """{name: (return type, parameter list)} of every function in the public header."""
+    found = re.findall(r"([A-Za-z_][\w \*]*?)\s*\b(mgc_\w+)\(([^)]*)\);", cdef_text())
+    return {name: (returns.strip(), " ".join(params.split())) for returns, name, params in found}
 
 
 def wrapper_source():
@@ -67,13 +56,16 @@ def wrapper_source():
     lines = ['#include "microgradc.h"',
              "#undef Py_BEGIN_ALLOW_THREADS", "#undef Py_END_ALLOW_THREADS",
              "#define Py_BEGIN_ALLOW_THREADS {", "#define Py_END_ALLOW_THREADS }"]
-    for name, (returns, params, args) in RELEASE_GIL.items():
+    declared = prototypes()
+    for name in RELEASE_GIL:
+        returns, params = declared[name]
+        args = ", ".join(re.findall(r"(\w+)\s*(?:,|$)", params))
         call = f"{name}({args})"
-        body = (f"PyThreadState *s = PyEval_SaveThread(); {call}; PyEval_RestoreThread(s);"
-                if returns == "void" else
-                f"PyThreadState *s = PyEval_SaveThread(); {returns} r = {call}; "
-                f"PyEval_RestoreThread(s); return r;")
-        lines += [f"static {returns} {name}_without_gil({params}) {{ {body} }}",
+        body = (f"{call};" if returns == "void" else f"{returns} r = {call};")
+        done = "" if returns == "void" else " return r;"
+        lines += [f"static {returns} {name}_without_gil({params}) {{",
+                  f"    PyThreadState *s = PyEval_SaveThread(); {body} "
+                  f"PyEval_RestoreThread(s);{done}", "}",
                   f"#define {name} {name}_without_gil"]
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ _Static_assert(sizeof(mgc_node) == 48, "a node is 48 bytes");
 mgc_arena mgc__arena;
 
 /* ----------------------------------------------------------------------------
- * the lock: cffi drops the GIL around every call, so threads meet here */
+ * the lock: the calls that release the GIL (build.py) can meet any other here */
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -34,29 +34,47 @@ typedef struct {
  * pointer by node id, cleared when that facade dies; read and written with the
  * GIL held, which is all the lock it needs */
 
-static PyObject **facade_of;
-static size_t facade_capacity;
+static PyObject ***facade_chunks;  /* chunk i: the facades of ids i << 16 ..., or NULL */
+static uint32_t facade_chunk_count;
 
-size_t mgc__facade_bytes(void) { return facade_capacity * sizeof(PyObject *); }
+size_t mgc__facade_bytes(void) {
+    size_t bytes = facade_chunk_count * sizeof(PyObject **);
+    for (uint32_t i = 0; i < facade_chunk_count; i++)
+        if (facade_chunks[i]) bytes += MGC_CHUNK_NODES * sizeof(PyObject *);
+    return bytes;
+}
+
+/* where the node's facade is noted; NULL if there is no room (make: try to make it) */
+static PyObject **facade_slot(mgc_id node, int make) {
+    uint32_t chunk = node >> MGC_CHUNK_BITS;
+    if (chunk >= facade_chunk_count) {
+        if (!make) return NULL;
+        PyObject ***bigger = realloc(facade_chunks, (chunk + 1) * sizeof(PyObject **));
+        if (!bigger) return NULL;
+        memset(bigger + facade_chunk_count, 0,
+               (chunk + 1 - facade_chunk_count) * sizeof(PyObject **));
+        facade_chunks = bigger;
+        facade_chunk_count = chunk + 1;
+    }
+    if (!facade_chunks[chunk]) {
+        if (!make) return NULL;
+        facade_chunks[chunk] = calloc(MGC_CHUNK_NODES, sizeof(PyObject *));
+        if (!facade_chunks[chunk]) return NULL;
+    }
+    return &facade_chunks[chunk][node & (MGC_CHUNK_NODES - 1)];
+}
 
 /* the node's facade is now self, unless it has one (no room: it stays without) */
 static void set_facade(mgc_id node, PyObject *self) {
-    if (node >= facade_capacity) {
-        size_t grown = facade_capacity ? facade_capacity : 1024;
-        while (grown <= node) grown *= 2;
-        PyObject **bigger = realloc(facade_of, grown * sizeof(PyObject *));
-        if (!bigger) return;
-        memset(bigger + facade_capacity, 0, (grown - facade_capacity) * sizeof(PyObject *));
-        facade_of = bigger;
-        facade_capacity = grown;
-    }
-    if (!facade_of[node]) facade_of[node] = self;
+    PyObject **slot = facade_slot(node, 1);
+    if (slot && !*slot) *slot = self;
 }
 
 static void facade_dealloc(PyObject *self) {
     facade *f = (facade *)self;
     PyTypeObject *type = Py_TYPE(self);
-    if (f->node < facade_capacity && facade_of[f->node] == self) facade_of[f->node] = NULL;
+    PyObject **slot = f->node ? facade_slot(f->node, 0) : NULL;
+    if (slot && *slot == self) *slot = NULL;
     if (f->node) {
         mgc__lock();
         mgc__release(f->node);
@@ -106,13 +124,14 @@ static PyObject *facade_take(PyObject *cls, PyObject *id) {
 static PyObject *facade_get(PyObject *cls, PyObject *id) {
     unsigned long node = PyLong_AsUnsignedLong(id);
     if (node == (unsigned long)-1 && PyErr_Occurred()) return NULL;
-    if (node < facade_capacity && facade_of[node]) {
-        Py_INCREF(facade_of[node]);
-        return facade_of[node];
-    }
     if (node == 0 || node > MGC_MAX_NODES) {
         PyErr_SetString(PyExc_ValueError, "not a node id");
         return NULL;
+    }
+    PyObject **slot = facade_slot((mgc_id)node, 0);
+    if (slot && *slot) {
+        Py_INCREF(*slot);
+        return *slot;
     }
     mgc__lock();
     mgc__node((mgc_id)node)->refs++;
