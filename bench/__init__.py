@@ -8,7 +8,7 @@ Run from the repository root:
     python -m bench --out DIR            # results.json, speedup.png in DIR (else bench-results/)
 
 Layout: one module per workload family (ops, moons, classify: digits and mnist,
-scaling, chain), each with its code for every engine; `engines` says which engines
+gpt, scaling, chain), each with its code for every engine; `engines` says which engines
 are installed; `graphs` builds the engine-core graphs; `timing` takes samples and
 alternates the engines; `report` makes the table and the chart; `__main__` runs them.
 Timing never goes into the test suite: tests check behaviour, benchmarks measure.

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import chain, classify, moons, ops, scaling
+from . import chain, classify, gpt, moons, ops, scaling
 from .engines import load_engines
 from .report import chart, table
 from .timing import medians, run
@@ -20,6 +20,7 @@ WORKLOADS = {
     'moons': moons.workload,
     'digits': classify.digits,
     'mnist': classify.mnist,
+    'gpt': gpt.workload,
     'scaling': scaling.workload,
     'chain': chain.workload,
 }
@@ -76,8 +77,8 @@ def header(info, engines, settings):
         '          collector is off in both, for every engine alike; memory is read in a fresh',
         '          interpreter (tracemalloc growth + arena_bytes() growth) with only the root held',
         '          (scaling: once a size).',
-        '          moons, digits, mnist: the collector on, as users run; a sample is the mean of as',
-        '          many steps as fill its minimum time, after a warm-up step, or one step alone',
+        '          moons, digits, mnist, gpt: the collector on, as users run; a sample is the mean',
+        '          of as many steps as fill its minimum time, after a warm-up step, or one step alone',
         "          when it takes longer, after a gc.collect() (so it pays nothing for an earlier",
         "          step's garbage: this favours micrograd, whose graphs are cycles).",
         "ratios:   'micrograd / this' is micrograd's figure over the engine's: how many times",
