@@ -159,6 +159,8 @@ size_t mgc_tape_slots(const mgc_tape *tape);
 /* nodes the tape cannot replay: made in Python with children (their forward
  * is Python's), or with a rule in Python */
 size_t mgc_tape_python_ops(const mgc_tape *tape);
+/* dense blocks: one layer applied to several rows, each row run as one kernel */
+size_t mgc_tape_dense_blocks(const mgc_tape *tape);
 void mgc_tape_free(mgc_tape *tape);
 
 /* ---------------------------------------------------------------------------

@@ -27,7 +27,32 @@
 #define FROM_LOSS 0x1u           /* the loss reaches the slot: backward applies its rule */
 #define DOT_GROUP 0x2u           /* the first of GROUP dots of one length that read no
                                     slot of the group: their sums can run interleaved */
+#define ROW_HEAD 0x4u            /* the first dot of a row group (see dense blocks) */
+#define ROW_TAIL 0x8u            /* the last dot of a row group */
 #define GROUP 4
+
+/* A dense block: one layer (nout neurons of nin weights each, the same weight
+ * slots) applied to many rows, each row a run of nout consecutive dot slots
+ * reading the same nin input slots: a minibatch, or the positions of a
+ * sequence. A row group runs as one kernel: the row's inputs are gathered
+ * once, the weights once a run, and the sums go across the neurons, each in
+ * its own order (bias, then w0 * x0, w1 * x1, ...), so the bits are the
+ * eager graph's. */
+typedef struct {
+    uint32_t nin, nout;
+    uint32_t first, last;        /* head slots of its lowest and highest row groups */
+    uint32_t rows;
+    int has_bias;
+    int lazy;                    /* nothing outside the block reads its weights between
+                                    first and last: their grads stay in gw meanwhile */
+    int need_gx;                 /* some row's inputs want their grads */
+    uint32_t *w;                 /* nout * nin weight slots, neuron after neuron */
+    uint32_t *bias;              /* nout bias slots (has_bias) */
+    double *wt;                  /* the weights input-major (nin x nout), read each forward */
+    double *wn;                  /* the weights neuron-major (nout x nin) */
+    double *bv;                  /* the biases */
+    double *gw;                  /* weight grads, neuron-major, during backward */
+} mgc_dense;
 
 struct mgc_tape {
     uint32_t slots;              /* nodes, children before parents */
@@ -48,6 +73,11 @@ struct mgc_tape {
     uint32_t output_count;
     uint32_t *output_slot;
     size_t python_ops;           /* nodes whose forward or rule is in Python */
+    uint32_t dense_count;
+    mgc_dense *dense;            /* the dense blocks */
+    uint32_t *member;            /* per slot: 1 + the index of the block whose row group
+                                    the slot's dot is in, else 0 */
+    double *row_scratch;         /* a row's inputs, sums, input grads, output grads */
     double *scratch;             /* a loss's gathered values and grads */
 };
 
@@ -76,6 +106,18 @@ void mgc_tape_free(mgc_tape *tape) {
     free(tape->input_slot);
     free(tape->output_slot);
     free(tape->scratch);
+    for (uint32_t i = 0; i < tape->dense_count; i++) {
+        mgc_dense *d = &tape->dense[i];
+        free(d->w);
+        free(d->bias);
+        free(d->wt);
+        free(d->wn);
+        free(d->bv);
+        free(d->gw);
+    }
+    free(tape->dense);
+    free(tape->member);
+    free(tape->row_scratch);
     free(tape);
 }
 
@@ -163,7 +205,7 @@ static void mark_dot_groups(mgc_tape *t) {
         int grouped = 1;
         for (uint32_t k = 0; k < GROUP && grouped; k++) {
             uint32_t slot = s + k;
-            grouped = t->op[slot] == MGC_DOT && t->b[slot] == t->b[s];
+            grouped = t->op[slot] == MGC_DOT && t->b[slot] == t->b[s] && !t->member[slot];
             for (uint32_t i = 0; i < t->b[s] && grouped; i++) grouped = t->edges[t->a[slot] + i] < s;
         }
         if (grouped) {
@@ -171,6 +213,213 @@ static void mark_dot_groups(mgc_tape *t) {
             s += GROUP - 1;
         }
     }
+}
+
+/* ----------------------------------------------------------------------------
+ * finding dense blocks */
+
+/* the children slots of slot s, as fill laid them out; *count of them */
+static const uint32_t *slot_children(const mgc_tape *t, uint32_t s, uint32_t *count, uint32_t pair[2]) {
+    int op = t->op[s];
+    if (op == MGC_LEAF) {
+        *count = 0;
+        return pair;
+    }
+    if (op == MGC_DOT) {
+        *count = t->b[s];
+        return t->edges + t->a[s];
+    }
+    if (op >= MGC_MSE) {
+        *count = t->losses[t->b[s]].count;
+        return t->edges + t->a[s];
+    }
+    pair[0] = t->a[s];
+    pair[1] = t->b[s];
+    *count = t->b[s] == NO_SLOT ? 1 : 2;
+    return pair;
+}
+
+/* how many dots from s on read the same inputs as s (a row group), at most limit */
+static uint32_t row_group_length(const mgc_tape *t, uint32_t s) {
+    uint32_t count = t->b[s], n = count / 2, k = 1;
+    const uint32_t *x = t->edges + t->a[s] + n;
+    while (s + k < t->slots && t->op[s + k] == MGC_DOT && t->b[s + k] == count &&
+           memcmp(t->edges + t->a[s + k] + n, x, n * sizeof(uint32_t)) == 0)
+        k++;
+    return k;
+}
+
+/* whether a row group's slots are all distinct: its inputs, weights and biases
+ * (then each gets one contribution from each dot, as the kernels assume) */
+static int distinct(const mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *seen, uint32_t stamp) {
+    uint32_t count = t->b[s], n = count / 2;
+    for (uint32_t j = 0; j < nout; j++) {
+        const uint32_t *c = t->edges + t->a[s + j];
+        for (uint32_t i = 0; i < count; i++) {
+            if (j > 0 && i >= n && i < 2 * n) continue;  /* the inputs: the same for every dot */
+            if (seen[c[i]] == stamp) return 0;
+            seen[c[i]] = stamp;
+        }
+    }
+    return 1;
+}
+
+static uint64_t group_hash(const mgc_tape *t, uint32_t s, uint32_t nout) {
+    uint32_t count = t->b[s], n = count / 2;
+    uint64_t h = 1469598103934665603ull ^ nout ^ ((uint64_t)count << 32);
+    for (uint32_t j = 0; j < nout; j++) {
+        const uint32_t *c = t->edges + t->a[s + j];
+        for (uint32_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+        if (count % 2) h = (h ^ c[count - 1]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* whether the row group at s has block d's weights and biases */
+static int same_weights(const mgc_tape *t, uint32_t s, const mgc_dense *d) {
+    uint32_t count = t->b[s], n = count / 2;
+    if (n != d->nin || (int)(count % 2) != d->has_bias) return 0;
+    for (uint32_t j = 0; j < d->nout; j++) {
+        const uint32_t *c = t->edges + t->a[s + j];
+        if (memcmp(c, d->w + (size_t)j * n, n * sizeof(uint32_t)) != 0) return 0;
+        if (d->has_bias && c[count - 1] != d->bias[j]) return 0;
+    }
+    return 1;
+}
+
+static int new_block(mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *capacity) {
+    if (t->dense_count == *capacity) {
+        uint32_t grown = *capacity ? 2 * *capacity : 8;
+        mgc_dense *bigger = realloc(t->dense, grown * sizeof(mgc_dense));
+        if (!bigger) return -1;
+        t->dense = bigger;
+        *capacity = grown;
+    }
+    uint32_t count = t->b[s], n = count / 2;
+    mgc_dense *d = &t->dense[t->dense_count];
+    *d = (mgc_dense){.nin = n, .nout = nout, .first = s, .last = s, .has_bias = (int)(count % 2),
+                     .lazy = 1};
+    size_t weights = (size_t)nout * n;
+    d->w = malloc(weights * sizeof(uint32_t));
+    d->bias = malloc(nout * sizeof(uint32_t));
+    d->wt = malloc(weights * sizeof(double));
+    d->wn = malloc(weights * sizeof(double));
+    d->bv = malloc(nout * sizeof(double));
+    d->gw = malloc(weights * sizeof(double));
+    t->dense_count++;  /* counted now, so that mgc_tape_free frees what was made */
+    if (!d->w || !d->bias || !d->wt || !d->wn || !d->bv || !d->gw) return -1;
+    for (uint32_t j = 0; j < nout; j++) {
+        const uint32_t *c = t->edges + t->a[s + j];
+        memcpy(d->w + (size_t)j * n, c, n * sizeof(uint32_t));
+        d->bias[j] = d->has_bias ? c[count - 1] : NO_SLOT;
+    }
+    return 0;
+}
+
+/* the dense blocks of the tape: row groups of at least two dots of at least two
+ * weights, grouped by their weights. 0 or -1 */
+static int find_dense(mgc_tape *t) {
+    uint32_t slots = t->slots, capacity = 0, table_size = 64;
+    t->member = calloc(slots ? slots : 1, sizeof(uint32_t));
+    uint32_t *seen = calloc(slots ? slots : 1, sizeof(uint32_t));
+    uint32_t *table = NULL;  /* open addressing: 1 + block index, by weight hash */
+    uint64_t *hashes = NULL;
+    int status = t->member && seen ? 0 : -1;
+    size_t widest_in = 0, widest_out = 0;
+    for (uint32_t s = 0; s < slots && status == 0; s++) {
+        if (t->op[s] != MGC_DOT || t->b[s] < 4 || t->member[s]) continue;
+        uint32_t nout = row_group_length(t, s);
+        if (nout < 2 || !distinct(t, s, nout, seen, s + 1)) continue;
+        uint64_t h = group_hash(t, s, nout);
+        if (2 * (t->dense_count + 1) > table_size || !table) {  /* grow and rehash */
+            while (2 * (t->dense_count + 1) > table_size) table_size *= 2;
+            uint32_t *bigger = calloc(table_size, sizeof(uint32_t));
+            uint64_t *more = realloc(hashes, (table_size / 2 + 1) * sizeof(uint64_t));
+            if (!bigger || !more) {
+                free(bigger);
+                if (more) hashes = more;
+                status = -1;
+                break;
+            }
+            hashes = more;
+            free(table);
+            table = bigger;
+            for (uint32_t b = 0; b < t->dense_count; b++) {
+                uint32_t at = (uint32_t)hashes[b] & (table_size - 1);
+                while (table[at]) at = (at + 1) & (table_size - 1);
+                table[at] = b + 1;
+            }
+        }
+        uint32_t at = (uint32_t)h & (table_size - 1), block = 0;
+        while (table[at]) {
+            uint32_t b = table[at] - 1;
+            if (hashes[b] == h && t->dense[b].nout == nout && same_weights(t, s, &t->dense[b])) {
+                block = table[at];
+                break;
+            }
+            at = (at + 1) & (table_size - 1);
+        }
+        if (!block) {
+            if (new_block(t, s, nout, &capacity)) {
+                status = -1;
+                break;
+            }
+            hashes[t->dense_count - 1] = h;
+            table[at] = block = t->dense_count;
+        }
+        mgc_dense *d = &t->dense[block - 1];
+        d->rows++;
+        d->last = s;
+        for (uint32_t j = 0; j < nout; j++) t->member[s + j] = block;
+        t->flags[s] |= ROW_HEAD;
+        t->flags[s + nout - 1] |= ROW_TAIL;
+        if (d->nin > widest_in) widest_in = d->nin;
+        if (nout > widest_out) widest_out = nout;
+    }
+    free(table);
+    free(hashes);
+    if (status == 0 && t->dense_count) {
+        /* a row's input wants its grad unless it is an input of the tape */
+        memset(seen, 0, slots * sizeof(uint32_t));
+        for (uint32_t i = 0; i < t->input_count; i++)
+            if (t->input_slot[i] != NO_SLOT) seen[t->input_slot[i]] = 1;
+        for (uint32_t s = 0; s < slots; s++) {
+            if (!(t->flags[s] & ROW_HEAD)) continue;
+            mgc_dense *d = &t->dense[t->member[s] - 1];
+            const uint32_t *x = t->edges + t->a[s] + d->nin;
+            for (uint32_t i = 0; i < d->nin && !d->need_gx; i++) d->need_gx = !seen[x[i]];
+        }
+        /* lazy unless a slot outside the block reads one of its weights between its
+         * first and last row groups; owner: 1 + the block a weight slot belongs to */
+        uint32_t *owner = seen;
+        memset(owner, 0, slots * sizeof(uint32_t));
+        for (uint32_t b = 0; b < t->dense_count; b++) {
+            mgc_dense *d = &t->dense[b];
+            size_t weights = (size_t)d->nout * d->nin;
+            for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
+                uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+                if (owner[slot] && owner[slot] != b + 1) {  /* shared by two blocks */
+                    t->dense[owner[slot] - 1].lazy = 0;
+                    d->lazy = 0;
+                }
+                owner[slot] = b + 1;
+            }
+        }
+        for (uint32_t s = 0; s < slots; s++) {
+            uint32_t count, pair[2];
+            const uint32_t *c = slot_children(t, s, &count, pair);
+            for (uint32_t i = 0; i < count; i++) {
+                uint32_t b = c[i] == NO_SLOT ? 0 : owner[c[i]];
+                if (!b || t->member[s] == b) continue;
+                mgc_dense *d = &t->dense[b - 1];
+                if (s > d->first && s < d->last + d->nout) d->lazy = 0;
+            }
+        }
+        t->row_scratch = malloc((2 * widest_in + 2 * widest_out) * sizeof(double));
+        if (!t->row_scratch) status = -1;
+    }
+    free(seen);
+    return status;
 }
 
 mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_id *inputs,
@@ -233,6 +482,10 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         return NULL;
     }
     mark_from_loss(t);
+    if (find_dense(t)) {
+        mgc_tape_free(t);
+        return NULL;
+    }
     mark_dot_groups(t);
     return t;
 }
@@ -256,12 +509,97 @@ static void dot_group_forward(mgc_tape *t, uint32_t s) {
     for (uint32_t k = 0; k < GROUP; k++) t->value[s + k] = sum[k];
 }
 
+/* ----------------------------------------------------------------------------
+ * running dense blocks: the loops go across neurons (forward, weight grads) or
+ * across inputs (input grads), each element's own sum in the eager order, so
+ * the compiler can vectorize them without reassociating anything */
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MGC_VECTOR __attribute__((target_clones("avx2", "default"), optimize("tree-vectorize")))
+#else
+#define MGC_VECTOR
+#endif
+
+/* acc[j] = acc[j] + wt[i][j] * x[i] for i in order: sums across nout neurons, four
+ * inputs a pass so that each sum is loaded and stored once for four terms */
+MGC_VECTOR static void rows_forward(const double *restrict wt, const double *restrict x,
+                                    double *restrict acc, uint32_t nin, uint32_t nout) {
+    uint32_t i = 0;
+    for (; i + 4 <= nin; i += 4) {
+        const double *restrict r0 = wt + (size_t)i * nout, *restrict r1 = r0 + nout,
+                               *restrict r2 = r1 + nout, *restrict r3 = r2 + nout;
+        double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        for (uint32_t j = 0; j < nout; j++)
+            acc[j] = (((acc[j] + r0[j] * x0) + r1[j] * x1) + r2[j] * x2) + r3[j] * x3;
+    }
+    for (; i < nin; i++) {
+        const double *restrict row = wt + (size_t)i * nout;
+        double xi = x[i];
+        for (uint32_t j = 0; j < nout; j++) acc[j] = acc[j] + row[j] * xi;
+    }
+}
+
+/* out[i] = out[i] + x[i] * g, across n: a weight row's grads, or an input row's */
+MGC_VECTOR static void axpy(double *restrict out, const double *restrict x, double g, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) out[i] = out[i] + x[i] * g;
+}
+
+static void dense_forward(mgc_tape *t, uint32_t s) {
+    mgc_dense *d = &t->dense[t->member[s] - 1];
+    double *v = t->value, *x = t->row_scratch, *acc = x + d->nin;
+    uint32_t nin = d->nin, nout = d->nout;
+    if (s == d->first) {  /* the weights, once a run: nothing before the block changes them */
+        for (uint32_t j = 0; j < nout; j++) {
+            for (uint32_t i = 0; i < nin; i++) {
+                double w = v[d->w[(size_t)j * nin + i]];
+                d->wn[(size_t)j * nin + i] = w;
+                d->wt[(size_t)i * nout + j] = w;
+            }
+            d->bv[j] = d->has_bias ? v[d->bias[j]] : 0.0;
+        }
+    }
+    const uint32_t *xs = t->edges + t->a[s] + nin;
+    for (uint32_t i = 0; i < nin; i++) x[i] = v[xs[i]];
+    memcpy(acc, d->bv, nout * sizeof(double));
+    rows_forward(d->wt, x, acc, nin, nout);
+    memcpy(v + s, acc, nout * sizeof(double));
+}
+
+/* the row group ending at slot tail, backward: its dots' rules, as
+ * mgc__dot_backward would apply them from the last dot to the first */
+static void dense_backward(mgc_tape *t, uint32_t tail) {
+    mgc_dense *d = &t->dense[t->member[tail] - 1];
+    uint32_t nin = d->nin, nout = d->nout, head = tail + 1 - nout;
+    double *v = t->value, *g = t->grad, *x = t->row_scratch, *gx = x + nin + nout;
+    size_t weights = (size_t)nout * nin;
+    if (!d->lazy || head == d->last)  /* the first of the block's rows backward meets */
+        for (size_t k = 0; k < weights; k++) d->gw[k] = g[d->w[k]];
+    const uint32_t *xs = t->edges + t->a[head] + nin;
+    for (uint32_t i = 0; i < nin; i++) x[i] = v[xs[i]];
+    if (d->need_gx)
+        for (uint32_t i = 0; i < nin; i++) gx[i] = g[xs[i]];
+    for (uint32_t j = nout; j-- > 0;) {
+        if (!(t->flags[head + j] & FROM_LOSS)) continue;
+        double gj = g[head + j];
+        axpy(d->gw + (size_t)j * nin, x, gj, nin);      /* w.grad += x * g */
+        if (d->need_gx) axpy(gx, d->wn + (size_t)j * nin, gj, nin);  /* x.grad += w * g */
+        if (d->has_bias) g[d->bias[j]] += gj;
+    }
+    if (d->need_gx)
+        for (uint32_t i = 0; i < nin; i++) g[xs[i]] = gx[i];
+    if (!d->lazy || head == d->first)  /* the last */
+        for (size_t k = 0; k < weights; k++) g[d->w[k]] = d->gw[k];
+}
+
 static void forward(mgc_tape *t) {
     double *v = t->value;
     for (uint32_t s = 0; s < t->slots; s++) {
         int op = t->op[s];
         if (op == MGC_LEAF) continue;
-        if (t->flags[s] & DOT_GROUP) {
+        if (t->flags[s] & ROW_HEAD) {
+            dense_forward(t, s);
+            s += t->dense[t->member[s] - 1].nout - 1;
+        } else if (t->flags[s] & DOT_GROUP) {
             dot_group_forward(t, s);
             s += GROUP - 1;
         } else if (op == MGC_DOT) {
@@ -283,6 +621,11 @@ static void backward(mgc_tape *t) {
     g[t->output_slot[0]] = 1.0;
     for (uint32_t s = t->slots; s-- > 0;) {
         int op = t->op[s];
+        if (t->flags[s] & ROW_TAIL) {
+            dense_backward(t, s);
+            s -= t->dense[t->member[s] - 1].nout - 1;
+            continue;
+        }
         if (op == MGC_LEAF || !(t->flags[s] & FROM_LOSS)) continue;
         if (op == MGC_DOT) {
             mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
@@ -323,3 +666,5 @@ void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
 size_t mgc_tape_slots(const mgc_tape *tape) { return tape->slots; }
 
 size_t mgc_tape_python_ops(const mgc_tape *tape) { return tape->python_ops; }
+
+size_t mgc_tape_dense_blocks(const mgc_tape *tape) { return tape->dense_count; }

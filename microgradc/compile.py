@@ -124,6 +124,12 @@ class CompiledStep:
         """How many nodes the frozen program has."""
         return lib.mgc_tape_slots(self._traced[1])
 
+    @property
+    def dense_blocks(self):
+        """How many layers the program runs a row at a time, as dense kernels: a layer
+        (the same weights) applied to several rows, such as a minibatch."""
+        return lib.mgc_tape_dense_blocks(self._traced[1])
+
     def __call__(self, *arrays):
         if len(arrays) != len(self._shapes):
             raise ValueError(f"expected {len(self._shapes)} arrays, got {len(arrays)}")
