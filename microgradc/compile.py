@@ -11,7 +11,7 @@ not from Python branches on data, and every call computes what fn would.
 import numpy as np
 
 from ._core import ffi, lib
-from .engine import Value
+from .engine import Value, _take
 from .watched import generation
 
 
@@ -23,10 +23,16 @@ def _numeric(array, index):
 
 
 def _input_values(array):
-    """Nested lists of new leaf Values shaped like array (a 0-d array gives one Value)."""
+    """New leaf Values holding array's numbers, made by one C call: (nested lists of
+    them shaped like array, or one Value for a 0-d array; the same Values in order)."""
+    numbers = np.ascontiguousarray(array, dtype=np.float64).ravel()
+    ids = ffi.new("mgc_id[]", max(len(numbers), 1))
+    if lib.mgc_leaves(ffi.from_buffer("double[]", numbers), len(numbers), ids):
+        raise MemoryError("microgradc: out of memory for the input leaves")
+    leaves = [_take(node_id) for node_id in ffi.unpack(ids, len(numbers))]  # each owns its id
     if array.ndim == 0:
-        return Value(float(array))
-    return [_input_values(row) for row in array] if array.ndim > 1 else [Value(float(x)) for x in array]
+        return leaves[0], leaves
+    return np.array(leaves, dtype=object).reshape(array.shape).tolist(), leaves
 
 
 def _flatten(extra):
@@ -46,14 +52,6 @@ def _flatten(extra):
     return flat, (len(extra),) + (shapes.pop() if shapes else ())
 
 
-def _leaves(values):
-    """The Values of nested lists of Values, in order."""
-    flat = []
-    for v in values:
-        flat.extend(_leaves(v) if isinstance(v, list) else [v])
-    return flat
-
-
 def compile(fn, *example_arrays):
     """Trace fn once on input Values shaped like example_arrays; return a CompiledStep.
 
@@ -69,10 +67,11 @@ def compile(fn, *example_arrays):
 
 def _trace(fn, arrays):
     """fn traced on new input Values holding arrays' numbers: (tape, extra shape)."""
-    inputs = [_input_values(a) for a in arrays]
+    made = [_input_values(a) for a in arrays]
+    inputs = [nested for nested, _ in made]
     # taken before fn runs, which may change its lists: input i of a call is always the
     # Value made for element i, and this list owns each until the tape is built
-    input_values = _leaves(inputs)
+    input_values = [v for _, flat in made for v in flat]
     result = fn(*inputs)
     loss, extra = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
     if not isinstance(loss, Value):
