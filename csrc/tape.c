@@ -52,6 +52,10 @@ typedef struct {
     double *wn;                  /* the weights neuron-major (nout x nin) */
     double *bv;                  /* the biases */
     double *gw;                  /* weight grads, neuron-major, during backward */
+    int together;                /* its row groups are side by side (the tape is in level
+                                    order), their inputs distinct, every dot reached from
+                                    the loss: all rows run as one block */
+    double *x, *gx;              /* together: every row's inputs and their grads, row-major */
 } mgc_dense;
 
 struct mgc_tape {
@@ -78,6 +82,8 @@ struct mgc_tape {
     uint32_t *member;            /* per slot: 1 + the index of the block whose row group
                                     the slot's dot is in, else 0 */
     double *row_scratch;         /* a row's inputs, sums, input grads, output grads */
+    uint32_t step_count;
+    uint32_t *steps;             /* what a run does, in order (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
 };
 
@@ -114,10 +120,13 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->wn);
         free(d->bv);
         free(d->gw);
+        free(d->x);
+        free(d->gx);
     }
     free(tape->dense);
     free(tape->member);
     free(tape->row_scratch);
+    free(tape->steps);
     free(tape);
 }
 
@@ -415,12 +424,71 @@ static int find_dense(mgc_tape *t) {
                 if (s > d->first && s < d->last + d->nout) d->lazy = 0;
             }
         }
+        /* together: rows side by side, no input slot in two rows, all reached */
+        memset(seen, 0, slots * sizeof(uint32_t));
+        for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
+            mgc_dense *d = &t->dense[b];
+            uint32_t end = d->first + d->rows * d->nout;
+            d->together = d->last == d->first + (d->rows - 1) * d->nout;
+            for (uint32_t s = d->first; s < end && d->together; s++)
+                d->together = (t->flags[s] & FROM_LOSS) && t->member[s] == b + 1;
+            for (uint32_t r = 0; r < d->rows && d->together; r++) {
+                const uint32_t *x = t->edges + t->a[d->first + r * d->nout] + d->nin;
+                for (uint32_t i = 0; i < d->nin && d->together; i++) {
+                    d->together = seen[x[i]] != b + 1;
+                    seen[x[i]] = b + 1;
+                }
+            }
+            if (d->together) {
+                d->x = malloc((size_t)d->rows * d->nin * sizeof(double));
+                d->gx = d->need_gx ? malloc((size_t)d->rows * d->nin * sizeof(double)) : NULL;
+                if (!d->x || (d->need_gx && !d->gx)) status = -1;
+            }
+        }
         t->row_scratch = malloc((2 * widest_in + 2 * widest_out) * sizeof(double));
-        if (!t->row_scratch) status = -1;
+        if (!t->row_scratch && status == 0) status = -1;
     }
     free(seen);
     return status;
 }
+
+/* the nodes (children first, each node's mark its place) put in order of level: a
+ * leaf's is 0, any other node's one more than its highest child's; creation order
+ * within a level. Still children first, and a layer's rows end up side by side
+ * (each row's dots are one level), which lets a dense block run them together. 0 or -1 */
+static int by_level(mgc_id *ids, uint32_t count) {
+    uint32_t *level = malloc((count ? count : 1) * sizeof(uint32_t)), top = 0;
+    mgc_id *sorted = malloc((count ? count : 1) * sizeof(mgc_id));
+    uint32_t *starts = NULL;
+    int status = -1;
+    if (level && sorted) {
+        for (uint32_t k = 0; k < count; k++) {
+            const mgc_node *node = mgc__node(ids[k]);
+            uint32_t children, lv = 0;
+            const mgc_id *child = mgc__children(node, &children);
+            for (uint32_t i = 0; i < children; i++) {
+                uint32_t below = level[mgc__node(child[i])->mark] + 1;
+                if (below > lv) lv = below;
+            }
+            level[k] = lv;
+            if (lv > top) top = lv;
+        }
+        starts = calloc((size_t)top + 2, sizeof(uint32_t));
+    }
+    if (starts) {
+        for (uint32_t k = 0; k < count; k++) starts[level[k] + 1]++;
+        for (uint32_t lv = 0; lv <= top; lv++) starts[lv + 1] += starts[lv];
+        for (uint32_t k = 0; k < count; k++) sorted[starts[level[k]]++] = ids[k];
+        memcpy(ids, sorted, count * sizeof(mgc_id));
+        status = 0;
+    }
+    free(level);
+    free(sorted);
+    free(starts);
+    return status;
+}
+
+static int list_steps(mgc_tape *t);
 
 mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_id *inputs,
                          size_t input_count) {
@@ -461,13 +529,15 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
             order.ids[count - 1 - k] = swap;
         }
         for (uint32_t k = 0; k < count; k++) mgc__node(order.ids[k])->mark = k;
+        status = by_level(order.ids, count);
+        for (uint32_t k = 0; k < count; k++) mgc__node(order.ids[k])->mark = k;
         for (size_t i = 0; i < input_count; i++)
             if (t->input_slot[i] != NO_SLOT) {
                 t->input_slot[i] = mgc__node(inputs[i])->mark;
                 is_input[t->input_slot[i]] = 1;
             }
         for (size_t i = 0; i < output_count; i++) t->output_slot[i] = mgc__node(outputs[i])->mark;
-        status = fill(t, order.ids, is_input);
+        if (status == 0) status = fill(t, order.ids, is_input);
         if (status == 0)
             for (uint32_t i = 0; i < t->leaf_count; i++) mgc__node(t->leaf_id[i])->refs++;
         else
@@ -487,6 +557,10 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         return NULL;
     }
     mark_dot_groups(t);
+    if (list_steps(t)) {
+        mgc_tape_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -544,20 +618,183 @@ MGC_VECTOR static void axpy(double *restrict out, const double *restrict x, doub
     for (uint32_t i = 0; i < n; i++) out[i] = out[i] + x[i] * g;
 }
 
+#if defined(__GNUC__)
+/* four doubles in a register (a pair of SSE registers without AVX); loaded and stored
+ * unaligned. Lane by lane, + and * round as the scalar ones do */
+typedef double v4d __attribute__((vector_size(32), aligned(8)));
+#define LOAD4(p) (*(const v4d *)(p))
+#define STORE4(p, a) (*(v4d *)(p) = (a))
+#define TILE 8                   /* neurons (forward) or inputs (weight grads) a tile */
+#else
+#define TILE 0                   /* no vector type: every loop below runs its scalar tail */
+#endif
+
+/* out[r][j] = bias[j] + the sum of wt[i][j] * x[r][i], i in order, for every row:
+ * eight neurons by four rows at a time, their 32 sums held in registers throughout */
+MGC_VECTOR static void block_forward(const double *restrict wt, const double *restrict bias,
+                                     const double *restrict x, double *restrict out,
+                                     uint32_t rows, uint32_t nin, uint32_t nout) {
+    uint32_t r = 0;
+#if TILE
+    for (; r + 4 <= rows; r += 4) {
+        const double *x0 = x + (size_t)r * nin, *x1 = x0 + nin, *x2 = x1 + nin, *x3 = x2 + nin;
+        uint32_t j = 0;
+        for (; j + TILE <= nout; j += TILE) {
+            v4d b_lo = LOAD4(bias + j), b_hi = LOAD4(bias + j + 4);
+            v4d a0 = b_lo, a1 = b_lo, a2 = b_lo, a3 = b_lo, c0 = b_hi, c1 = b_hi, c2 = b_hi, c3 = b_hi;
+            for (uint32_t i = 0; i < nin; i++) {
+                const double *w = wt + (size_t)i * nout + j;
+                v4d lo = LOAD4(w), hi = LOAD4(w + 4);
+                double e0 = x0[i], e1 = x1[i], e2 = x2[i], e3 = x3[i];
+                a0 = a0 + lo * e0; c0 = c0 + hi * e0;
+                a1 = a1 + lo * e1; c1 = c1 + hi * e1;
+                a2 = a2 + lo * e2; c2 = c2 + hi * e2;
+                a3 = a3 + lo * e3; c3 = c3 + hi * e3;
+            }
+            double *o = out + (size_t)r * nout + j;
+            STORE4(o, a0); STORE4(o + 4, c0); o += nout;
+            STORE4(o, a1); STORE4(o + 4, c1); o += nout;
+            STORE4(o, a2); STORE4(o + 4, c2); o += nout;
+            STORE4(o, a3); STORE4(o + 4, c3);
+        }
+        for (; j < nout; j++)
+            for (uint32_t q = r; q < r + 4; q++) {
+                double a = bias[j];
+                for (uint32_t i = 0; i < nin; i++) a = a + wt[(size_t)i * nout + j] * x[(size_t)q * nin + i];
+                out[(size_t)q * nout + j] = a;
+            }
+    }
+#endif
+    for (; r < rows; r++) {
+        memcpy(out + (size_t)r * nout, bias, nout * sizeof(double));
+        rows_forward(wt, x + (size_t)r * nin, out + (size_t)r * nout, nin, nout);
+    }
+}
+
+/* gw[j][i] += x[r][i] * g[r][j], from the last row to the first: four neurons by
+ * eight inputs at a time, their grads held in registers through all the rows */
+MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *restrict x,
+                                          const double *restrict g, uint32_t rows, uint32_t nin,
+                                          uint32_t nout) {
+    uint32_t j = 0;
+#if TILE
+    for (; j + 4 <= nout; j += 4) {
+        double *w0 = gw + (size_t)j * nin, *w1 = w0 + nin, *w2 = w1 + nin, *w3 = w2 + nin;
+        uint32_t i = 0;
+        for (; i + TILE <= nin; i += TILE) {
+            v4d a0 = LOAD4(w0 + i), c0 = LOAD4(w0 + i + 4), a1 = LOAD4(w1 + i), c1 = LOAD4(w1 + i + 4);
+            v4d a2 = LOAD4(w2 + i), c2 = LOAD4(w2 + i + 4), a3 = LOAD4(w3 + i), c3 = LOAD4(w3 + i + 4);
+            for (uint32_t r = rows; r-- > 0;) {
+                const double *xr = x + (size_t)r * nin + i, *gr = g + (size_t)r * nout + j;
+                v4d lo = LOAD4(xr), hi = LOAD4(xr + 4);
+                double g0 = gr[0], g1 = gr[1], g2 = gr[2], g3 = gr[3];
+                a0 = a0 + lo * g0; c0 = c0 + hi * g0;
+                a1 = a1 + lo * g1; c1 = c1 + hi * g1;
+                a2 = a2 + lo * g2; c2 = c2 + hi * g2;
+                a3 = a3 + lo * g3; c3 = c3 + hi * g3;
+            }
+            STORE4(w0 + i, a0); STORE4(w0 + i + 4, c0); STORE4(w1 + i, a1); STORE4(w1 + i + 4, c1);
+            STORE4(w2 + i, a2); STORE4(w2 + i + 4, c2); STORE4(w3 + i, a3); STORE4(w3 + i + 4, c3);
+        }
+        for (; i < nin; i++)
+            for (uint32_t q = j; q < j + 4; q++)
+                for (uint32_t r = rows; r-- > 0;)
+                    gw[(size_t)q * nin + i] = gw[(size_t)q * nin + i] + x[(size_t)r * nin + i] * g[(size_t)r * nout + q];
+    }
+#endif
+    for (; j < nout; j++)
+        for (uint32_t r = rows; r-- > 0;)
+            axpy(gw + (size_t)j * nin, x + (size_t)r * nin, g[(size_t)r * nout + j], nin);
+}
+
+/* gx[r][i] += wn[j][i] * g[r][j], from the last neuron to the first: four rows by
+ * eight inputs at a time */
+MGC_VECTOR static void block_input_grads(double *restrict gx, const double *restrict wn,
+                                         const double *restrict g, uint32_t rows, uint32_t nin,
+                                         uint32_t nout) {
+    uint32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        uint32_t i = 0;
+        for (; i + 8 <= nin; i += 8) {
+            double a[4][8];
+            for (int q = 0; q < 4; q++)
+                for (int m = 0; m < 8; m++) a[q][m] = gx[(size_t)(r + q) * nin + i + m];
+            for (uint32_t j = nout; j-- > 0;) {
+                const double *w = wn + (size_t)j * nin + i;
+                for (int q = 0; q < 4; q++) {
+                    double gq = g[(size_t)(r + q) * nout + j];
+                    for (int m = 0; m < 8; m++) a[q][m] = a[q][m] + w[m] * gq;
+                }
+            }
+            for (int q = 0; q < 4; q++)
+                for (int m = 0; m < 8; m++) gx[(size_t)(r + q) * nin + i + m] = a[q][m];
+        }
+        for (; i < nin; i++)
+            for (uint32_t q = r; q < r + 4; q++)
+                for (uint32_t j = nout; j-- > 0;)
+                    gx[(size_t)q * nin + i] = gx[(size_t)q * nin + i] + wn[(size_t)j * nin + i] * g[(size_t)q * nout + j];
+    }
+    for (; r < rows; r++)
+        for (uint32_t j = nout; j-- > 0;)
+            axpy(gx + (size_t)r * nin, wn + (size_t)j * nin, g[(size_t)r * nout + j], nin);
+}
+
+/* the weights of block d, as a run reads them: input-major, neuron-major, biases */
+static void gather_weights(const mgc_tape *t, mgc_dense *d) {
+    const double *v = t->value;
+    uint32_t nin = d->nin, nout = d->nout;
+    for (uint32_t j = 0; j < nout; j++) {
+        for (uint32_t i = 0; i < nin; i++) {
+            double w = v[d->w[(size_t)j * nin + i]];
+            d->wn[(size_t)j * nin + i] = w;
+            d->wt[(size_t)i * nout + j] = w;
+        }
+        d->bv[j] = d->has_bias ? v[d->bias[j]] : 0.0;
+    }
+}
+
+/* a block whose rows run together, forward: every row's dots from slot d->first on */
+static void block_rows_forward(mgc_tape *t, mgc_dense *d) {
+    uint32_t nin = d->nin;
+    gather_weights(t, d);
+    for (uint32_t r = 0; r < d->rows; r++) {
+        const uint32_t *xs = t->edges + t->a[d->first + r * d->nout] + nin;
+        double *x = d->x + (size_t)r * nin;
+        for (uint32_t i = 0; i < nin; i++) x[i] = t->value[xs[i]];
+    }
+    block_forward(d->wt, d->bv, d->x, t->value + d->first, d->rows, nin, d->nout);
+}
+
+/* the same block backward: each grad gets its contributions in the eager order */
+static void block_rows_backward(mgc_tape *t, mgc_dense *d) {
+    double *g = t->grad;
+    const double *gout = g + d->first;
+    uint32_t nin = d->nin, nout = d->nout, rows = d->rows;
+    size_t weights = (size_t)nout * nin;
+    for (size_t k = 0; k < weights; k++) d->gw[k] = g[d->w[k]];
+    block_weight_grads(d->gw, d->x, gout, rows, nin, nout);
+    for (size_t k = 0; k < weights; k++) g[d->w[k]] = d->gw[k];
+    if (d->has_bias)
+        for (uint32_t j = 0; j < nout; j++)
+            for (uint32_t r = rows; r-- > 0;) g[d->bias[j]] += gout[(size_t)r * nout + j];
+    if (d->need_gx) {
+        for (uint32_t r = 0; r < rows; r++) {
+            const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+            for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
+        }
+        block_input_grads(d->gx, d->wn, gout, rows, nin, nout);
+        for (uint32_t r = 0; r < rows; r++) {
+            const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+            for (uint32_t i = 0; i < nin; i++) g[xs[i]] = d->gx[(size_t)r * nin + i];
+        }
+    }
+}
+
 static void dense_forward(mgc_tape *t, uint32_t s) {
     mgc_dense *d = &t->dense[t->member[s] - 1];
     double *v = t->value, *x = t->row_scratch, *acc = x + d->nin;
     uint32_t nin = d->nin, nout = d->nout;
-    if (s == d->first) {  /* the weights, once a run: nothing before the block changes them */
-        for (uint32_t j = 0; j < nout; j++) {
-            for (uint32_t i = 0; i < nin; i++) {
-                double w = v[d->w[(size_t)j * nin + i]];
-                d->wn[(size_t)j * nin + i] = w;
-                d->wt[(size_t)i * nout + j] = w;
-            }
-            d->bv[j] = d->has_bias ? v[d->bias[j]] : 0.0;
-        }
-    }
+    if (s == d->first) gather_weights(t, d);  /* once a run: nothing before the block changes them */
     const uint32_t *xs = t->edges + t->a[s] + nin;
     for (uint32_t i = 0; i < nin; i++) x[i] = v[xs[i]];
     memcpy(acc, d->bv, nout * sizeof(double));
@@ -593,15 +830,15 @@ static void dense_backward(mgc_tape *t, uint32_t tail) {
 
 static void forward(mgc_tape *t) {
     double *v = t->value;
-    for (uint32_t s = 0; s < t->slots; s++) {
+    for (uint32_t k = 0; k < t->step_count; k++) {
+        uint32_t s = t->steps[k];
         int op = t->op[s];
-        if (op == MGC_LEAF) continue;
         if (t->flags[s] & ROW_HEAD) {
-            dense_forward(t, s);
-            s += t->dense[t->member[s] - 1].nout - 1;
+            mgc_dense *d = &t->dense[t->member[s] - 1];
+            if (d->together) block_rows_forward(t, d);
+            else dense_forward(t, s);
         } else if (t->flags[s] & DOT_GROUP) {
             dot_group_forward(t, s);
-            s += GROUP - 1;
         } else if (op == MGC_DOT) {
             v[s] = mgc__dot_forward(t->edges + t->a[s], t->b[s], tape_slot, t);
         } else if (op >= MGC_MSE) {
@@ -615,34 +852,61 @@ static void forward(mgc_tape *t) {
     }
 }
 
-static void backward(mgc_tape *t) {
+/* slot s's rule, backward, unless the loss does not reach it */
+static void slot_backward(mgc_tape *t, uint32_t s) {
     double *v = t->value, *g = t->grad, unused = 0.0;
-    memset(g, 0, t->slots * sizeof(double));
-    g[t->output_slot[0]] = 1.0;
-    for (uint32_t s = t->slots; s-- > 0;) {
-        int op = t->op[s];
-        if (t->flags[s] & ROW_TAIL) {
-            dense_backward(t, s);
-            s -= t->dense[t->member[s] - 1].nout - 1;
-            continue;
-        }
-        if (op == MGC_LEAF || !(t->flags[s] & FROM_LOSS)) continue;
-        if (op == MGC_DOT) {
-            mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
-        } else if (op >= MGC_MSE) {
-            const mgc_loss *loss = &t->losses[t->b[s]];
-            const uint32_t *child = t->edges + t->a[s];
-            double *gathered = t->scratch, *grads = t->scratch + loss->count;
-            for (uint32_t i = 0; i < loss->count; i++) gathered[i] = v[child[i]];
-            memset(grads, 0, loss->count * sizeof(double));
-            mgc__loss_backward(loss, gathered, g[s], grads);
-            for (uint32_t i = 0; i < loss->count; i++) g[child[i]] += grads[i];
+    int op = t->op[s];
+    if (!(t->flags[s] & FROM_LOSS)) return;
+    if (op == MGC_DOT) {
+        mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
+    } else if (op >= MGC_MSE) {
+        const mgc_loss *loss = &t->losses[t->b[s]];
+        const uint32_t *child = t->edges + t->a[s];
+        double *gathered = t->scratch, *grads = t->scratch + loss->count;
+        for (uint32_t i = 0; i < loss->count; i++) gathered[i] = v[child[i]];
+        memset(grads, 0, loss->count * sizeof(double));
+        mgc__loss_backward(loss, gathered, g[s], grads);
+        for (uint32_t i = 0; i < loss->count; i++) g[child[i]] += grads[i];
+    } else {
+        uint32_t a = t->a[s], b = t->b[s];
+        mgc__backward(op, v[a], b == NO_SLOT ? 0.0 : v[b], v[s], g[s], &g[a],
+                      b == NO_SLOT ? &unused : &g[b]);
+    }
+}
+
+static void backward(mgc_tape *t) {
+    memset(t->grad, 0, t->slots * sizeof(double));
+    t->grad[t->output_slot[0]] = 1.0;
+    for (uint32_t k = t->step_count; k-- > 0;) {
+        uint32_t s = t->steps[k];
+        if (t->flags[s] & ROW_HEAD) {
+            mgc_dense *d = &t->dense[t->member[s] - 1];
+            if (d->together) block_rows_backward(t, d);
+            else dense_backward(t, s + d->nout - 1);
+        } else if (t->flags[s] & DOT_GROUP) {
+            for (uint32_t q = GROUP; q-- > 0;) slot_backward(t, s + q);
         } else {
-            uint32_t a = t->a[s], b = t->b[s];
-            mgc__backward(op, v[a], b == NO_SLOT ? 0.0 : v[b], v[s], g[s], &g[a],
-                          b == NO_SLOT ? &unused : &g[b]);
+            slot_backward(t, s);
         }
     }
+}
+
+/* the steps of a run: every slot that is not a leaf, a dot group or a row group as
+ * its first slot, a block whose rows run together as its first. 0 or -1 */
+static int list_steps(mgc_tape *t) {
+    t->steps = malloc((t->slots ? t->slots : 1) * sizeof(uint32_t));
+    if (!t->steps) return -1;
+    for (uint32_t s = 0; s < t->slots; s++) {
+        if (t->op[s] == MGC_LEAF) continue;
+        t->steps[t->step_count++] = s;
+        if (t->flags[s] & ROW_HEAD) {
+            const mgc_dense *d = &t->dense[t->member[s] - 1];
+            s += (d->together ? d->rows * d->nout : d->nout) - 1;
+        } else if (t->flags[s] & DOT_GROUP) {
+            s += GROUP - 1;
+        }
+    }
+    return 0;
 }
 
 void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
