@@ -588,11 +588,6 @@ static void dot_group_forward(mgc_tape *t, uint32_t s) {
  * across inputs (input grads), each element's own sum in the eager order, so
  * the compiler can vectorize them without reassociating anything */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MGC_VECTOR __attribute__((target_clones("avx2", "default"), optimize("tree-vectorize")))
-#else
-#define MGC_VECTOR
-#endif
 
 /* acc[j] = acc[j] + wt[i][j] * x[i] for i in order: sums across nout neurons, four
  * inputs a pass so that each sum is loaded and stored once for four terms */
