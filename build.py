@@ -1,15 +1,37 @@
 """cffi builder for microgradc._core (out-of-line API mode).
 
-The cdef is csrc/microgradc.h itself, less its preprocessor lines, so the
-declarations Python sees and the ones C compiles against cannot drift apart.
-Every csrc/*.c is compiled in. Set MICROGRADC_SANITIZE=1 to build the core with
-AddressSanitizer and UndefinedBehaviorSanitizer (see .ci/run).
+setup.py names this file in cffi_modules, so pip runs it: `pip install -e .` builds
+the core beside the sources, `pip install .` and `pip wheel .` into a wheel. The cdef
+is csrc/microgradc.h itself, less its preprocessor lines, so the declarations Python
+sees and the ones C compiles against cannot drift apart. Every csrc/*.c is compiled
+in. Set MICROGRADC_SANITIZE=1 to build the core with AddressSanitizer and
+UndefinedBehaviorSanitizer (see .ci/run).
+
+Run on its own (`python build.py`, or `python -m build` in this directory, which finds
+this file before PyPA's build) it builds nothing and says what to run instead: a core
+compiled in place by cffi would be named for this Python version, and Python would
+load it ahead of the one pip builds (microgradc refuses to import beside it).
 """
 import os
 import re
+import sys
 from pathlib import Path
 
-from cffi import FFI
+WHAT_TO_RUN = """\
+Nothing was built. In the repository root, run one of:
+  pip install -e .                          the C core, built for development in this clone
+  python -m pip wheel . --no-deps -w dist   a wheel, in dist/
+  pyproject-build                           an sdist and a wheel, in dist/ (pip install build)
+or, from any other directory:
+  python -m build PATH-TO-THE-CLONE         an sdist and a wheel, in PATH-TO-THE-CLONE/dist/"""
+
+if __name__ == "__main__":
+    sys.exit(("python -m build ran microgradc's build.py, not PyPA's build: Python looks in\n"
+              "the current directory first, and build.py is the cffi builder setup.py names.\n"
+              if __spec__ else "build.py is the cffi builder that pip runs for setup.py.\n")
+             + WHAT_TO_RUN)
+
+from cffi import FFI  # after the check above, which needs no cffi to say what to run
 
 ROOT = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
@@ -83,6 +105,3 @@ ffibuilder.set_source(
     extra_link_args=_link,
     libraries=["m"],
 )
-
-if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)

@@ -1,8 +1,12 @@
 """python -m bench: every workload on every installed engine; one table, a JSON file, a chart.
 
     python -m bench [--quick] [--only WORKLOAD ...] [--repeats N] [--out DIR]
+
+Each kind of run writes to its own folder (bench-results/full/, bench-results/quick/,
+bench-results/only-moons-digits/, ...), so a smoke test never replaces a full run's figures.
 """
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -29,6 +33,13 @@ REPEATS, QUICK_REPEATS = 7, 2
 # only SLOW_SAMPLES samples: the slow references are sampled, not run to the end
 SLOW_SECONDS, SLOW_SAMPLES = 10.0, 2
 QUICK_SLOW_SECONDS, QUICK_SLOW_SAMPLES = 2.0, 1
+RESULTS = Path('bench-results')
+# what a run needs beyond the engines (an engine that is missing is shown as missing):
+# matplotlib draws the chart; these workloads take their data from scikit-learn
+CHART_NEEDS = 'matplotlib'
+DATA_NEEDS = {'moons': 'sklearn', 'digits': 'sklearn'}
+DISTRIBUTIONS = {'matplotlib': 'matplotlib', 'sklearn': 'scikit-learn'}
+INSTALL_EXTRA = 'pip install -e ".[bench]"'
 
 
 def machine():
@@ -54,10 +65,41 @@ def cpu_model():
     return platform.processor() or 'unknown'
 
 
+def missing_packages(workload_names):
+    """The distributions a run of these workloads needs that are not installed."""
+    modules = dict.fromkeys([CHART_NEEDS] + [DATA_NEEDS[name] for name in workload_names
+                                             if name in DATA_NEEDS])
+    return [DISTRIBUTIONS[module] for module in modules if importlib.util.find_spec(module) is None]
+
+
+def run_kind(quick, only, repeats):
+    """'full', or what made the run less than full, as in 'quick-only-moons-digits':
+    the name of its folder under bench-results/."""
+    parts = ['quick'] if quick else []
+    if only:
+        parts.append('only-' + '-'.join(name for name in WORKLOADS if name in only))
+    if repeats != (QUICK_REPEATS if quick else REPEATS):
+        parts.append(f'{repeats}-repeats')
+    return '-'.join(parts) or 'full'
+
+
+def run_note(settings):
+    """'' for a full run; else what makes the run's figures not the full suite's, one line."""
+    notes = []
+    if settings['quick']:
+        notes.append('QUICK run (--quick): smaller workloads, a smoke test, not figures to quote')
+    if settings['only']:
+        notes.append(f"PARTIAL run (--only {' '.join(settings['workloads'])})")
+    if settings['repeats'] != (QUICK_REPEATS if settings['quick'] else REPEATS):
+        notes.append(f"{settings['repeats']} repeat{'s' * (settings['repeats'] != 1)} (--repeats)")
+    return '; '.join(notes)
+
+
 def header(info, engines, settings):
     """What ran where and how, as the lines above the table."""
+    note = run_note(settings)
     lines = [
-        'microgradc benchmark suite',
+        'microgradc benchmark suite' + (f': {note}' if note else ': full run'),
         f"machine:  {info['platform']}; {info['python']}; {info['cpu']}, "
         f"{info['logical_cpus']} logical CPUs",
         f"load:     load average {info['load_average_1min_start']:.2f} at the start, "
@@ -109,18 +151,26 @@ def main(argv=None):
                         help=f"run only these workloads, of: {' '.join(WORKLOADS)}")
     parser.add_argument('--repeats', type=int, metavar='N',
                         help=f'repeats per engine (default {REPEATS}, --quick {QUICK_REPEATS})')
-    parser.add_argument('--out', type=Path, default=Path('bench-results'), metavar='DIR',
-                        help='directory for results.json and speedup.png (default bench-results/)')
+    parser.add_argument('--out', type=Path, metavar='DIR',
+                        help=f'directory for results.json and speedup.png (default: '
+                             f'{RESULTS}/KIND/, KIND being full, quick, only-moons-digits, ...)')
     args = parser.parse_args(argv)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else REPEATS)
     if repeats < 1:
         parser.error('--repeats must be at least 1')
     settings = {
-        'quick': args.quick, 'repeats': repeats,
+        'quick': args.quick, 'repeats': repeats, 'only': bool(args.only),
+        'run': run_kind(args.quick, args.only, repeats),
         'workloads': [name for name in WORKLOADS if not args.only or name in args.only],
         'slow_seconds': QUICK_SLOW_SECONDS if args.quick else SLOW_SECONDS,
         'slow_samples': QUICK_SLOW_SAMPLES if args.quick else SLOW_SAMPLES,
     }
+    out = args.out or RESULTS / settings['run']
+    missing = missing_packages(settings['workloads'])
+    if missing:
+        sys.exit(f"python -m bench needs {' and '.join(missing)}, not installed here. In the "
+                 f"repository root, install the bench's extra (it brings micrograd and PyTorch, "
+                 f"the engines it compares, too):\n  {INSTALL_EXTRA}")
 
     def progress(message):
         print(message, file=sys.stderr, flush=True)
@@ -148,7 +198,7 @@ def main(argv=None):
     text = '\n'.join([header(info, engines, settings), table(workloads, engines, summary),
                       footer(engines)])
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     results = {
         'machine': info,
         'settings': settings,
@@ -164,9 +214,13 @@ def main(argv=None):
         } for workload in workloads},
         'table': text,
     }
-    (args.out / 'results.json').write_text(json.dumps(results, indent=2))
-    chart(args.out / 'speedup.png', workloads, engines, summary)
-    print(f"\nevery raw sample: {args.out / 'results.json'}; chart: {args.out / 'speedup.png'}")
+    (out / 'results.json').write_text(json.dumps(results, indent=2))
+    drawn = chart(out / 'speedup.png', workloads, engines, summary, run_note(settings))
+    if not drawn:
+        (out / 'speedup.png').unlink(missing_ok=True)  # an earlier run's: not of this one
+    print(f"\nevery raw sample: {out / 'results.json'}; "
+          + (f"chart: {out / 'speedup.png'}" if drawn else
+             "no chart: nothing this run measured has a place on it"))
 
 
 if __name__ == '__main__':

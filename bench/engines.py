@@ -36,8 +36,8 @@ class Engine:
 
 
 ENGINES = (
-    Engine('micrograd', "micrograd 0.1.0, the reference: its Value and MLP",
-           ('micrograd.engine', 'micrograd.nn'), 'micrograd', 'pip install micrograd==0.1.0'),
+    Engine('micrograd', "micrograd, the reference: its Value and MLP",
+           ('micrograd.engine', 'micrograd.nn'), 'micrograd', 'pip install "micrograd>=0.1.0"'),
     Engine('drop-in', "micrograd's code with microgradc.engine.Value and microgradc.nn.MLP "
            "imported instead", ('microgradc.engine', 'microgradc.nn'), 'microgradc',
            MICROGRADC_INSTALL),
@@ -46,7 +46,7 @@ ENGINES = (
     Engine('compiled', "microgradc.compile of the idiomatic loss function, replayed in C",
            ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
     Engine('torch', "PyTorch eager, float64, one thread (torch.set_num_threads(1))",
-           ('torch',), 'torch', 'pip install torch==2.13.0'),
+           ('torch',), 'torch', 'pip install "torch>=2.13"'),
 )
 BASELINES = ('micrograd', 'torch')  # ratios divide these engines' figures by each engine's
 

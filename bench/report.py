@@ -62,56 +62,73 @@ def table(workloads, engines, summary):
     return '\n'.join([line(grid[0])] + [row if isinstance(row, str) else line(row) for row in rows])
 
 
-def chart(path, workloads, engines, summary):
-    """Write the two-panel PNG: speedup over micrograd per workload (log), and
-    forward + backward time per node against graph size (log-log)."""
+def chart(path, workloads, engines, summary, note=''):
+    """Write a PNG of what ran: the speedup over micrograd per workload (log), if some
+    engine has a ratio to micrograd, and forward + backward time per node against graph
+    size (log-log), if scaling ran; `note` (what makes the run quick or partial) heads
+    it. Returns whether there was anything to draw (if not, it writes nothing)."""
+    groups = [(workload, metric) for workload in workloads for metric in workload.metrics
+              if metric.chart]
+    others = [engine.name for engine in engines if engine.present and engine.name != 'micrograd']
+    bars = {name: [(g, r) for g, (workload, metric) in enumerate(groups)
+                   if (r := ratio(summary, workload, 'micrograd', name, metric.key))]
+            for name in others}
+    bars = {name: pairs for name, pairs in bars.items() if pairs}
+    runs = summary.get('scaling', {})
+    panels = ['speedup'] * bool(bars) + ['scaling'] * bool(runs)
+    if not panels:
+        return False
+
     import matplotlib
     matplotlib.use('Agg')  # files only: no window, no display needed
     import matplotlib.pyplot as plt
 
-    fig, (speedup, scaling) = plt.subplots(1, 2, figsize=(14, 5.5),
-                                           gridspec_kw={'width_ratios': [3, 2]})
-    groups = [(workload, metric) for workload in workloads for metric in workload.metrics
-              if metric.chart]
-    others = [engine.name for engine in engines if engine.present and engine.name != 'micrograd']
-    width = 0.8 / max(1, len(others))
-    drawn = False
-    for i, name in enumerate(others):
-        bars = [(g + (i - (len(others) - 1) / 2) * width, r) for g, (workload, metric)
-                in enumerate(groups) if (r := ratio(summary, workload, 'micrograd', name, metric.key))]
-        if bars:
-            drawn = speedup.bar(*zip(*bars), width, label=name, color=COLORS[name])
-            speedup.bar_label(drawn, labels=[number(r) for _, r in bars], fontsize=6, rotation=90,
-                              padding=2)
-    speedup.set_yscale('log')
-    speedup.axhline(1, color='black', linewidth=0.8)
-    speedup.set_xticks(range(len(groups)),
-                       [f'{workload.name}\n' + textwrap.fill(metric.label, 16)
-                        for workload, metric in groups], fontsize=7)
-    speedup.set_ylabel('micrograd / engine (times faster, or smaller)')
-    speedup.set_title('speedup over micrograd, per workload')
-    if drawn:
-        speedup.set_ylim(top=speedup.get_ylim()[1] * 4)  # room for the labels above the bars
-        speedup.legend(fontsize=8, loc='upper left')
-    else:
-        speedup.text(0.5, 0.5, 'no speedup to show (micrograd missing or not run)',
-                     ha='center', transform=speedup.transAxes)
-
-    runs = summary.get('scaling', {})
-    for name, medians in runs.items():
-        sizes = sorted(int(key.rsplit('_', 1)[1]) for key in medians if key.startswith('nodes_'))
-        scaling.plot([medians[f'nodes_{size}'] for size in sizes],
-                     [medians[f'ns_per_node_{size}'] for size in sizes],
-                     marker='o', label=name, color=COLORS[name])
-    scaling.set_xscale('log')
-    scaling.set_yscale('log')
-    scaling.set_xlabel("graph size (the engine's nodes)")
-    scaling.set_ylabel('forward + backward time per node (ns)')
-    scaling.set_title('time per node against graph size (flat: linear cost)')
-    if runs:
-        scaling.legend(fontsize=8, loc='best')
-    else:
-        scaling.text(0.5, 0.5, 'scaling not run', ha='center', transform=scaling.transAxes)
+    widths = {'speedup': 8.4, 'scaling': 5.6}
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths[p] for p in panels), 5.5),
+                             gridspec_kw={'width_ratios': [widths[p] for p in panels]},
+                             squeeze=False)
+    axes = dict(zip(panels, axes[0]))
+    if 'speedup' in axes:
+        speedup_panel(axes['speedup'], groups, bars)
+    if 'scaling' in axes:
+        scaling_panel(axes['scaling'], runs)
+    if note:
+        fig.suptitle(note, color='tab:red')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
+
+
+def speedup_panel(axes, groups, bars):
+    """Bars of micrograd's figure over each engine's, a group per (workload, metric)."""
+    width = 0.8 / len(bars)
+    for i, (name, pairs) in enumerate(bars.items()):
+        drawn = axes.bar([g + (i - (len(bars) - 1) / 2) * width for g, _ in pairs],
+                         [r for _, r in pairs], width, label=name, color=COLORS[name])
+        axes.bar_label(drawn, labels=[number(r) for _, r in pairs], fontsize=6, rotation=90,
+                       padding=2)
+    axes.set_yscale('log')
+    axes.axhline(1, color='black', linewidth=0.8)
+    axes.set_xticks(range(len(groups)),
+                    [f'{workload.name}\n' + textwrap.fill(metric.label, 16)
+                     for workload, metric in groups], fontsize=7)
+    axes.set_ylabel('micrograd / engine (times faster, or smaller)')
+    axes.set_title('speedup over micrograd, per workload')
+    axes.set_ylim(top=axes.get_ylim()[1] * 4)  # room for the labels above the bars
+    axes.legend(fontsize=8, loc='upper left')
+
+
+def scaling_panel(axes, runs):
+    """Time per node against graph size, a line per engine, from the scaling workload."""
+    for name, medians in runs.items():
+        sizes = sorted(int(key.rsplit('_', 1)[1]) for key in medians if key.startswith('nodes_'))
+        axes.plot([medians[f'nodes_{size}'] for size in sizes],
+                  [medians[f'ns_per_node_{size}'] for size in sizes],
+                  marker='o', label=name, color=COLORS[name])
+    axes.set_xscale('log')
+    axes.set_yscale('log')
+    axes.set_xlabel("graph size (the engine's nodes)")
+    axes.set_ylabel('forward + backward time per node (ns)')
+    axes.set_title('time per node against graph size (flat: linear cost)')
+    axes.legend(fontsize=8, loc='best')

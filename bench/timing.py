@@ -19,7 +19,9 @@ left out as a warm-up). A step slower than the minimum is its own sample: the
 slow references run a few steps, never a whole epoch.
 
 Within each repeat the engines take turns (A B C ... A B C ...), so slow drift in
-the machine lands on all of them; reports use the median over repeats.
+the machine lands on all of them; reports use the median over repeats. The runner
+says which cell it starts and, while a slow one runs, how far it is, each time with
+an estimate of what is left of the whole run.
 """
 import gc
 import importlib
@@ -27,11 +29,13 @@ import math
 import multiprocessing
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 
 
@@ -189,25 +193,86 @@ def training_sample(setup, min_seconds, slots=None, also_paused=False):
     return sample
 
 
+TICK_SECONDS = 15  # a sample that runs longer than this says so, this often
+
+
+@contextmanager
+def every(seconds, call):
+    """Call call() every `seconds` from a background thread while the block runs. The
+    thread sleeps in between, so it takes nothing from the timed work but the call."""
+    done = threading.Event()
+
+    def ticks():
+        while not done.wait(seconds):
+            call()
+    thread = threading.Thread(target=ticks, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def duration(seconds):
+    """seconds as '45 s' or '12 min 5 s'."""
+    seconds = round(max(0.0, seconds))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
 def run(workloads, engines, repeats, progress=lambda message: None, slow=(math.inf, 0)):
     """Measure each workload on each present engine it has code for, `repeats` times,
     engines in turn within each repeat; a cell whose last sample took longer than
-    slow[0] seconds stops at slow[1] samples. Returns {workload: {engine: [sample, ...]}}."""
+    slow[0] seconds stops at slow[1] samples. Says through progress() which cell it
+    starts, and every TICK_SECONDS while one runs, with what is left of the whole run.
+    Returns {workload: {engine: [sample, ...]}}."""
     slow_seconds, slow_samples = slow
     present = [engine.name for engine in engines if engine.present]
     samples = {w.name: {e: [] for e in present if e in w.measures} for w in workloads}
     last_seconds = {}
     start = time.monotonic()
+
+    def to_take(cell_name, cell):
+        """How many more samples the cell takes, by its last sample's time."""
+        slow_cell = last_seconds[cell_name] > slow_seconds
+        return max(0, (min(repeats, slow_samples) if slow_cell else repeats) - len(cell))
+
+    def left(current=None, running_for=0.0):
+        """What is left of the run, as text: the samples still to take, at their cell's
+        last sample's time, less what the running sample has done; cells not yet timed
+        make it a lower bound."""
+        seconds, pairs, untimed = 0.0, 0, 0
+        for workload_name, cells in samples.items():
+            for engine, cell in cells.items():
+                cell_name = workload_name, engine
+                pairs += 1
+                if cell_name not in last_seconds:
+                    untimed += 1
+                    continue
+                seconds += to_take(cell_name, cell) * last_seconds[cell_name]
+        if current in last_seconds:
+            seconds -= min(running_for, last_seconds[current])
+        if not untimed:
+            return f"about {duration(seconds)} left"
+        not_timed = f"{untimed} of {pairs} workload-engine pairs not yet timed"
+        return f"at least {duration(seconds)} left, and {not_timed}" if seconds >= 1 else not_timed
+
+    def still_running(doing, cell_name, began):
+        running_for = time.monotonic() - began
+        progress(f"[{time.monotonic() - start:6.1f} s]   still on {doing}, {running_for:.0f} s "
+                 f"into this sample; {left(cell_name, running_for)}")
+
     for repeat in range(repeats):
         for workload in workloads:
             for engine, cell in samples[workload.name].items():
                 cell_name = workload.name, engine
                 if len(cell) >= slow_samples and last_seconds.get(cell_name, 0) > slow_seconds:
                     continue
-                progress(f"[{time.monotonic() - start:6.1f} s] repeat {repeat + 1}/{repeats}: "
-                         f"{workload.name}, {engine}")
+                doing = f"repeat {repeat + 1}/{repeats}: {workload.name}, {engine}"
+                progress(f"[{time.monotonic() - start:6.1f} s] {doing}; {left()}")
                 began = time.monotonic()
-                cell.append(workload.measures[engine]())
+                with every(TICK_SECONDS, partial(still_running, doing, cell_name, began)):
+                    cell.append(workload.measures[engine]())
                 last_seconds[cell_name] = time.monotonic() - began
     return samples
 

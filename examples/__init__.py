@@ -5,6 +5,7 @@
     python -m examples.digits           handwritten digits (8x8) with Adam and minibatches
     python -m examples.worked_example   backpropagation by hand through a 2-2-2 sigmoid network
 
-Each saves its plots as PNG under --out (default examples-output/); --quick runs a short
-version (the tests use it). They need scikit-learn, matplotlib and tqdm.
+Each saves its plots as PNG under --out (default examples-output/), a --compiled run under
+names of its own; --quick runs a short version (the tests use it). They need scikit-learn,
+matplotlib and tqdm; the progress bars show on a terminal only.
 """

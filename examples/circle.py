@@ -12,9 +12,8 @@ import random
 import time
 
 import numpy as np
-from tqdm import tqdm
 
-from examples.common import decision_boundary, parse_args, plt, save
+from examples.common import decision_boundary, parse_args, plt, progress, save
 from microgradc import losses, optim
 from microgradc.nn import MLP
 
@@ -35,7 +34,7 @@ def train(hidden, X, y, epochs, lr=0.3, seed=0):
     optimizer = optim.SGD(model.parameters(), lr=lr)
     points, labels = X.tolist(), y.tolist()
     history = []
-    for _ in tqdm(range(epochs), desc=f'{hidden} hidden', leave=False):
+    for _ in progress(range(epochs), desc=f'{hidden} hidden', leave=False):
         outputs = [model(point) for point in points]
         loss = losses.mse(outputs, labels)
         optimizer.zero_grad()

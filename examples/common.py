@@ -1,4 +1,5 @@
-"""What the examples share: the command line, saving a figure, drawing a decision boundary."""
+"""What the examples share: the command line, a progress bar, saving a figure under a
+name of its run, drawing a decision boundary."""
 import argparse
 import os
 
@@ -6,6 +7,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only: no window, no display needed
 import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 
 def parse_args(description, quick, compiled=False):
@@ -21,6 +23,18 @@ def parse_args(description, quick, compiled=False):
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     return args
+
+
+def progress(iterable, **options):
+    """iterable with tqdm's progress bar on a terminal, and none when the output goes to a
+    file or a pipe (a log would get a line per update)."""
+    return tqdm(iterable, disable=None, **options)
+
+
+def run_name(example, args):
+    """The stem of a run's file names: the example's name, and '-compiled' after it for a
+    --compiled run, so the two runs keep their own plots."""
+    return f'{example}-compiled' if getattr(args, 'compiled', False) else example
 
 
 def save(figure, out, name):

@@ -18,9 +18,8 @@ import time
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from tqdm import tqdm
 
-from examples.common import parse_args, plt, save
+from examples.common import parse_args, plt, progress, run_name, save
 from microgradc import compile, losses, optim
 from microgradc.nn import MLP
 
@@ -78,7 +77,7 @@ def train(epochs, batch_size=32, lr=1e-2, seed=0, compiled=False):
         order = list(range(len(X_train)))
         random.shuffle(order)
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        for batch in tqdm(batches, desc=f'epoch {epoch}', leave=False):
+        for batch in progress(batches, desc=f'epoch {epoch}', leave=False):
             optimizer.zero_grad()
             step_losses.append(step([X_train[i] for i in batch], [y_train[i] for i in batch]))
             optimizer.step()
@@ -99,7 +98,8 @@ def main():
     axes.plot(step_losses)
     axes.set(xlabel='step (minibatch of 32)', ylabel='softmax cross-entropy', yscale='log',
              title='training loss')
-    print(f'loss curve: {save(figure, args.out, "digits-loss.png")}')
+    name = run_name('digits', args)
+    print(f'loss curve: {save(figure, args.out, f"{name}-loss.png")}')
 
     figure, axes = plt.subplots(2, 8, figsize=(10, 3))
     for image, label, guess, panel in zip(X_test, y_test, predict(model, X_test), axes.flat):
@@ -107,7 +107,9 @@ def main():
         panel.set_title(f'{guess}' if guess == label else f'{guess} (is {label})',
                         color='black' if guess == label else 'red', fontsize=9)
         panel.axis('off')
-    print(f'test digits and predictions: {save(figure, args.out, "digits-predictions.png")}')
+    figure.suptitle("above each test image, the model's prediction; in red where it is "
+                    "wrong, with the true digit, as in '9 (is 2)'", fontsize=10)
+    print(f'test digits and predictions: {save(figure, args.out, f"{name}-predictions.png")}')
     print(f'{len(accuracies)} epochs: test accuracy {accuracies[-1]:.1%} on {len(X_test)} images')
 
 

@@ -15,9 +15,8 @@ import time
 
 import numpy as np
 from sklearn.datasets import make_moons
-from tqdm import tqdm
 
-from examples.common import decision_boundary, parse_args, plt, save
+from examples.common import decision_boundary, parse_args, plt, progress, run_name, save
 from microgradc import compile, losses, optim
 from microgradc.nn import MLP
 
@@ -58,8 +57,8 @@ def train(steps=100, compiled=False):
     optimizer = optim.SGD(model.parameters(), lr=1.0)
     step = compiled_loss_and_accuracy(model, X, y) if compiled else None
     history = []
-    progress = tqdm(range(steps), desc='moons')
-    for k in progress:
+    bar = progress(range(steps), desc='moons')
+    for k in bar:
         optimizer.zero_grad()
         if step:
             loss, accuracy = step(model, X, y)
@@ -70,7 +69,7 @@ def train(steps=100, compiled=False):
         optimizer.lr = 1.0 - 0.9 * k / 100  # the demo's decay
         optimizer.step()
         history.append((loss, accuracy))
-        progress.set_postfix(loss=f'{loss:.4f}', accuracy=f'{accuracy:.0%}')
+        bar.set_postfix(loss=f'{loss:.4f}', accuracy=f'{accuracy:.0%}')
     return model, X, y, history
 
 
@@ -83,7 +82,7 @@ def main():
     figure, axes = plt.subplots(figsize=(6, 5))
     decision_boundary(axes, model, X, y, margin=1.0)
     axes.set_title(f'two moons: MLP(2, [16, 16, 1]) after {len(history)} steps')
-    path = save(figure, args.out, 'moons.png')
+    path = save(figure, args.out, f"{run_name('moons', args)}.png")
 
     loss, accuracy = history[-1]
     print(f'{len(history)} steps in {seconds:.2f} s: loss {loss:.4f}, '

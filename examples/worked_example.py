@@ -14,9 +14,7 @@ more than 10 times smaller than the second's: the vanishing gradients of a satur
 
     python -m examples.worked_example [--out DIR] [--quick]
 """
-from tqdm import tqdm
-
-from examples.common import parse_args, plt, save
+from examples.common import parse_args, plt, progress, save
 from microgradc import losses, optim
 from microgradc.nn import MLP
 
@@ -72,7 +70,7 @@ def update(model, step=STEP):
 def train(model, epochs):
     """epochs of (gradients, update); returns E before each update."""
     history = []
-    for _ in tqdm(range(epochs), desc='epochs', leave=False):
+    for _ in progress(range(epochs), desc='epochs', leave=False):
         E, _ = gradient_table(model)
         update(model)
         history.append(E)

@@ -3,6 +3,8 @@
 Predictions are Values; targets may be Values or real numbers. Gradients flow to
 every Value among them, as through the unfused graph.
 """
+import numbers
+
 from ._core import lib
 from .engine import Value, _node, _Operands
 
@@ -24,8 +26,33 @@ def mse(preds, targets, reduction='mean'):
 
 
 def hinge(scores, ys):
-    """Mean of relu(1 - y*s): micrograd's demo loss, bit for bit. ys are +-1 labels."""
+    """Mean of relu(1 - y*s): micrograd's demo loss, bit for bit.
+
+    ys are labels -1 and +1 (numbers, or Values whose data is -1 or +1 when the loss is
+    built; a compiled step checks the labels it is traced with). Raises ValueError for
+    any other label, such as sklearn's 0/1 (pass 2 * y - 1), with which the loss would
+    train nothing useful.
+    """
+    ys = list(ys)
+    _check_plus_minus_one(ys)
     return _pair_loss(lib.MGC_HINGE, "hinge", scores, ys)
+
+
+_PLUS_MINUS_ONE = frozenset((-1, 1))
+
+
+def _check_plus_minus_one(ys):
+    """Raise ValueError, naming it, for a label that is not -1 or +1 (a Value's data, now)."""
+    try:
+        if _PLUS_MINUS_ONE.issuperset(ys):  # numbers -1 and +1 only: one set lookup each
+            return
+    except TypeError:  # an unhashable label, which _Operands refuses, naming its type
+        return
+    for i, y in enumerate(ys):
+        label = y.data if isinstance(y, Value) else y
+        if isinstance(label, numbers.Real) and label not in (-1, 1):
+            raise ValueError(f"hinge needs labels -1 and +1, got {label} at index {i} "
+                             f"(for 0/1 labels, pass 2 * y - 1)")
 
 
 def binary_cross_entropy(logits, targets):

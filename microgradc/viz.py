@@ -3,8 +3,9 @@
     from microgradc.viz import draw_dot
     draw_dot(loss).render('graph')  # graph.svg: one box per Value, one small node per op
 
-graphviz is an optional extra (pip install "microgradc[viz]"); it is imported
-only when draw_dot is called, so microgradc works without it.
+graphviz is optional (pip install graphviz; in a clone of microgradc,
+pip install -e ".[viz]" brings it too); it is imported only when draw_dot is
+called, so microgradc works without it. Rendering also needs the graphviz binary.
 """
 import re
 
@@ -44,7 +45,8 @@ def draw_dot(root, format='svg', rankdir='LR'):
     try:
         from graphviz import Digraph
     except ImportError as error:
-        raise ImportError('draw_dot needs graphviz: pip install "microgradc[viz]"') from error
+        raise ImportError('draw_dot needs the graphviz package: pip install graphviz (in a clone '
+                          'of microgradc, pip install -e ".[viz]" brings it too)') from error
     if rankdir not in ('LR', 'TB'):
         raise ValueError(f"rankdir must be 'LR' or 'TB', not {rankdir!r}")
     nodes, edges = trace(root)

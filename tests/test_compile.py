@@ -184,7 +184,7 @@ def every_op_model(ops, params, x, t, probs, s):
     loss_terms = [
         ops.mse(u + [0.25], t + [shared]),
         ops.mse([hi.sigmoid() for hi in h[:3]], [0.5, t[0], 0.25], reduction='sum'),
-        ops.hinge(h + [shared], [1, -1, 1, -1, t[1]]),
+        ops.hinge(h + [shared], [1, -1, 1, -1, -1]),
         ops.l2(params + [shared]),
         ops.binary_cross_entropy([h[0], shared, 0.5, g[1]], [0.0, t[1], 1.0, t[3]]),
         ops.softmax_cross_entropy([[h[0], u[1], 2.0], [shared, a, g[2]]], [0, 2]),

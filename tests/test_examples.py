@@ -144,19 +144,25 @@ def test_digits_reach_95_percent_test_accuracy():
 
 # ---------------------------------------------------------------- each example end to end
 
-@pytest.mark.parametrize('name, pngs', [
-    ('moons', ['moons.png']),
-    ('circle', ['circle-boundaries.png', 'circle-training.png']),
-    ('digits', ['digits-loss.png', 'digits-predictions.png']),
-    ('worked_example', ['worked-example-loss.png']),
-])
-def test_example_runs_as_a_module_and_saves_its_plots(tmp_path, name, pngs):
+@pytest.mark.parametrize('name, options, pngs', [
+    ('moons', [], ['moons.png']),
+    ('moons', ['--compiled'], ['moons-compiled.png']),
+    ('circle', [], ['circle-boundaries.png', 'circle-training.png']),
+    ('digits', [], ['digits-loss.png', 'digits-predictions.png']),
+    ('digits', ['--compiled'], ['digits-compiled-loss.png', 'digits-compiled-predictions.png']),
+    ('worked_example', [], ['worked-example-loss.png']),
+], ids=['moons', 'moons-compiled', 'circle', 'digits', 'digits-compiled', 'worked_example'])
+def test_example_runs_as_a_module_saves_its_plots_under_its_runs_names_and_logs_no_bar(
+        tmp_path, name, options, pngs):
+    # its output is a pipe here, as in a log: a progress bar would add a line per update
     out = tmp_path / 'plots'  # not there yet: the example makes it
-    run = subprocess.run([sys.executable, '-m', f'examples.{name}', '--out', str(out), '--quick'],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, '-m', f'examples.{name}', '--out', str(out), '--quick',
+                          *options], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip()
+    assert '\r' not in run.stdout + run.stderr  # a bar redraws itself after carriage returns
     assert sorted(os.listdir(out)) == sorted(pngs)
     for png in pngs:
         data = (out / png).read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+

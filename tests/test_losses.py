@@ -10,12 +10,13 @@ import math
 import random
 
 import micrograd.engine
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from helpers import central_difference, close, mismatches
-from microgradc import Value, losses
+from microgradc import Value, compile, dot, losses
 
 REFERENCE = micrograd.engine.Value
 
@@ -159,6 +160,57 @@ def test_hinge_grad_matches_central_differences():
     first = Value(scores[0])
     losses.hinge([first] + [Value(s) for s in scores[1:]], ys).backward()
     assert close(first.grad, central_difference(loss_at, scores[0]), rel_tol=1e-7, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("labels", [
+    [0, 1, 1, 0],                                # sklearn's labels
+    [0.0, 1.0, 1.0, 0.0],
+    np.array([0, 1, 1, 0]),
+    [Value(0.0), Value(1.0), Value(1.0), Value(0.0)],
+    [1, -1, 2, -1],
+    [1, -1, math.nan, -1],
+    [1, -1, 0.5, -1],
+], ids=["ints", "floats", "numpy", "values", "two", "nan", "half"])
+def test_hinge_with_labels_other_than_plus_minus_one_raises_value_error_asking_for_them(labels):
+    scores = [Value(0.5), Value(-1.0), Value(2.0), Value(0.25)]
+    with pytest.raises(ValueError, match=r"hinge needs labels -1 and \+1"):
+        losses.hinge(scores, labels)
+
+
+def test_hinge_takes_plus_minus_one_labels_as_ints_floats_numpy_values_and_a_generator():
+    scores = [Value(0.5), Value(-1.0), Value(2.0)]
+    expected = losses.hinge(scores, [1, -1, -1]).data
+    for labels in ([1.0, -1.0, -1.0], np.array([1, -1, -1]), np.array([1.0, -1.0, -1.0]),
+                   [Value(1.0), Value(-1.0), Value(-1.0)], (y for y in [1, -1, -1])):
+        assert losses.hinge(scores, labels).data == expected
+
+
+def test_compiled_hinge_refuses_zero_one_labels_when_traced():
+    w = [Value(0.5), Value(-1.0)]
+    X = np.array([[1.0, 2.0], [0.5, -1.0]])
+    with pytest.raises(ValueError, match=r"hinge needs labels -1 and \+1"):
+        compile(lambda rows, ys: losses.hinge([dot(w, row) for row in rows], ys), X, np.array([0, 1]))
+
+
+def test_compiled_hinge_reads_each_calls_labels_like_the_eager_loss():
+    w = [Value(0.5), Value(-1.0)]
+    X = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.25]])
+
+    def loss_fn(rows, ys):
+        return losses.hinge([dot(w, row) for row in rows], ys)
+
+    step = compile(loss_fn, X, np.array([1.0, -1.0, 1.0]))
+    for labels in ([1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]):
+        compiled_loss = step(X, np.array(labels))
+        compiled_grads = [p.grad for p in w]
+        for p in w:
+            p.grad = 0.0
+        eager_loss = loss_fn([[Value(x) for x in row] for row in X.tolist()], labels)
+        eager_loss.backward()
+        assert compiled_loss == eager_loss.data
+        assert compiled_grads == [p.grad for p in w]
+        for p in w:
+            p.grad = 0.0
 
 
 # ---------------------------------------------------------------------------
