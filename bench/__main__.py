@@ -24,6 +24,7 @@ WORKLOADS = {
     'moons': moons.workload,
     'digits': classify.digits,
     'mnist': classify.mnist,
+    'large': classify.large,
     'gpt': gpt.workload,
     'scaling': scaling.workload,
     'chain': chain.workload,
@@ -119,12 +120,13 @@ def header(info, engines, settings):
         '          collector is off in both, for every engine alike; memory is read in a fresh',
         '          interpreter (tracemalloc growth + arena_bytes() growth) with only the root held',
         '          (scaling: once a size).',
-        '          moons, digits, mnist, gpt: the collector on, as users run; a sample is the mean',
+        '          moons, digits, mnist, large, gpt: the collector on, as users run; a sample is the mean',
         '          of as many steps as fill its minimum time, after a warm-up step, or one step alone',
         "          when it takes longer, after a gc.collect() (so it pays nothing for an earlier",
         "          step's garbage: this favours micrograd, whose graphs are cycles).",
         "ratios:   'micrograd / this' is micrograd's figure over the engine's: how many times",
-        "          faster (or smaller) the engine is; 'torch / this' likewise.",
+        "          faster (or smaller) the engine is; 'torch / this' and 'limit / this' likewise",
+        "          ('limit' is the step as numpy matrix products on one thread).",
         '',
     ]
     return '\n'.join(lines)

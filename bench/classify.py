@@ -1,5 +1,7 @@
-"""Softmax classifiers: sklearn's digits, MLP(64, [32, 10]), an epoch; and an
-MNIST-shaped MLP(784, [50, 10]) step on synthetic data.
+"""Softmax classifiers: sklearn's digits, MLP(64, [32, 10]), an epoch; an
+MNIST-shaped MLP(784, [50, 10]) step on synthetic data; and a larger
+MLP(784, [256, 128, 10]) step on minibatches of 64 (micrograd does not run it: one
+of its steps would take about ten minutes).
 
 A step is the softmax cross-entropy of a minibatch of 32, its backward, and an Adam
 update (lr 1e-2); ReLU hidden layer, linear outputs.
@@ -9,16 +11,22 @@ update (lr 1e-2); ReLU hidden layer, linear outputs.
       code on microgradc's Value and MLP, with Value.exp and Value.log;
   nn: microgradc.nn.MLP, losses.softmax_cross_entropy (class indices), optim.Adam;
   compiled: that loss traced by microgradc.compile, the labels as one-hot rows;
-  torch: Sequential(Linear, ReLU, Linear), F.cross_entropy, torch.optim.Adam.
+  torch: Sequential(Linear, ReLU, ..., Linear), F.cross_entropy, torch.optim.Adam, on
+      one thread; torch-threads: the same on PyTorch's default number of threads;
+  limit: the same forward and backward as numpy matrix products on one thread
+      (threadpoolctl), and Adam as numpy arrays: how fast the hardware does this step.
 """
 import math
+from contextlib import nullcontext
 from time import perf_counter
 
 import numpy as np
 
+from .engines import torch_default_threads
 from .timing import Metric, Workload, training_sample
 
 BATCH, QUICK_BATCH = 32, 2
+LARGE_BATCH = 64
 MNIST_BATCHES = 4                           # synthetic minibatches, cycled
 MIN_SECONDS, QUICK_MIN_SECONDS = 0.5, 0.05  # a sample's steps fill at least this
 LR = 1e-2
@@ -139,11 +147,14 @@ def compiled_setup(sizes, batches):
 
 
 def torch_setup(sizes, batches):
-    """The same MLP, loss and Adam in PyTorch, float64; returns (step(k), facts)."""
+    """The same MLP, loss and Adam in PyTorch, float64, on the threads torch has (one,
+    unless the sample runs in engines.torch_default_threads()); returns (step(k), facts)."""
     import torch
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(),
-                                torch.nn.Linear(sizes[1], sizes[2])).double()
+    layers = []
+    for nin, nout in zip(sizes, sizes[1:]):
+        layers += [torch.nn.Linear(nin, nout), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1]).double()  # a linear last layer
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     batches = [(torch.from_numpy(X), torch.from_numpy(labels)) for X, labels in batches]
 
@@ -153,11 +164,58 @@ def torch_setup(sizes, batches):
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return step, {'threads': torch.get_num_threads()}
+
+
+def torch_threads_setup(sizes, batches):
+    """torch_setup on PyTorch's default number of threads (the sample runs inside
+    engines.torch_default_threads())."""
+    return torch_setup(sizes, batches)
+
+
+def limit_setup(sizes, batches):
+    """The step as numpy matrix products on one thread: ReLU MLP, softmax cross-entropy
+    of the mean, its backward, Adam (torch's arithmetic); returns (step(k), facts)."""
+    rng = np.random.default_rng(0)  # numpy's BLAS runs on one thread (load_engines)
+    weights = [rng.uniform(-1, 1, (nout, nin)) for nin, nout in zip(sizes, sizes[1:])]
+    biases = [np.zeros(nout) for nout in sizes[1:]]
+    params = weights + biases
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def step(k):
+        X, labels = batches[k % len(batches)]
+        hs = [X]
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            z = hs[-1] @ w.T + b
+            hs.append(np.maximum(z, 0.0) if i < len(weights) - 1 else z)
+        z = hs[-1] - hs[-1].max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        rows = np.arange(len(X))
+        g = p
+        g[rows, labels] -= 1.0
+        g /= len(X)
+        grads_w, grads_b = [None] * len(weights), [None] * len(weights)
+        for i in range(len(weights) - 1, -1, -1):
+            grads_w[i] = g.T @ hs[i]
+            grads_b[i] = g.sum(axis=0)
+            if i:
+                g = (g @ weights[i]) * (hs[i] > 0)
+        t = k + 1
+        for param, grad, mi, vi in zip(params, grads_w + grads_b, m, v):
+            mi *= beta1
+            mi += (1 - beta1) * grad
+            vi *= beta2
+            vi += (1 - beta2) * grad * grad
+            param -= LR / (1 - beta1 ** t) * mi / (np.sqrt(vi) / math.sqrt(1 - beta2 ** t) + eps)
     return step, {}
 
 
 SETUPS = {'micrograd': micrograd_setup, 'drop-in': drop_in_setup, 'nn': nn_setup,
-          'compiled': compiled_setup, 'torch': torch_setup}
+          'compiled': compiled_setup, 'torch': torch_setup, 'torch-threads': torch_threads_setup,
+          'limit': limit_setup}
 
 
 def tape_slots(sizes, batches):
@@ -168,8 +226,9 @@ def tape_slots(sizes, batches):
         return None
 
 
-def classifier(name, title, sizes, batches, step_metric, quick):
-    """A Workload training MLP(sizes[0], sizes[1:]) on `batches` with every engine."""
+def classifier(name, title, sizes, batches, step_metric, quick, not_run=None):
+    """A Workload training MLP(sizes[0], sizes[1:]) on `batches` with every engine, but
+    those in not_run ({engine: why}), whose cells say why."""
     min_seconds = QUICK_MIN_SECONDS if quick else MIN_SECONDS
     slots = tape_slots(sizes, batches)
     metrics = [step_metric, Metric('compile_s', 'compile (ms)', scale=1e3, ratios=False)]
@@ -177,9 +236,19 @@ def classifier(name, title, sizes, batches, step_metric, quick):
         metrics.insert(1, Metric('ns_per_slot', f'step / {slots:,} tape slots (ns)', ratios=False))
 
     def measure(setup):
-        return lambda: training_sample(lambda: setup(sizes, batches), min_seconds, slots)
+        threads = torch_default_threads if setup is torch_threads_setup else nullcontext
+
+        def sample():
+            with threads():
+                return training_sample(lambda: setup(sizes, batches), min_seconds, slots)
+        return sample
+
+    def why(reason):
+        return lambda: {step_metric.key: reason}
+    not_run = not_run or {}
     return Workload(name, title, metrics,
-                    {engine: measure(setup) for engine, setup in SETUPS.items()})
+                    {engine: why(not_run[engine]) if engine in not_run else measure(setup)
+                     for engine, setup in SETUPS.items()})
 
 
 def digits(quick):
@@ -212,3 +281,16 @@ def mnist(quick):
         'mnist', f"MNIST-shaped step: MLP(784, [50, 10]) on synthetic minibatches of {batch} "
                  f"(uniform pixels, random labels), softmax cross-entropy, Adam",
         [784, 50, 10], batches, Metric('step_s', 'step (ms)', scale=1e3, chart=True), quick)
+
+
+def large(quick):
+    """A step of MLP(784, [256, 128, 10]) on synthetic minibatches of 64."""
+    batch = QUICK_BATCH if quick else LARGE_BATCH
+    rng = np.random.default_rng(1)
+    batches = [(rng.random((batch, 784)), rng.integers(0, 10, batch))
+               for _ in range(MNIST_BATCHES)]
+    return classifier(
+        'large', f"larger MLP step: MLP(784, [256, 128, 10]) on synthetic minibatches of "
+                 f"{batch}, softmax cross-entropy, Adam",
+        [784, 256, 128, 10], batches, Metric('step_s', 'step (ms)', scale=1e3, chart=True), quick,
+        not_run={'micrograd': 'not run: ~10 min a step'})

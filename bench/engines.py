@@ -6,6 +6,7 @@ and the command that installs it when it is missing.
 """
 import dataclasses
 import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -47,13 +48,21 @@ ENGINES = (
            ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
     Engine('torch', "PyTorch eager, float64, one thread (torch.set_num_threads(1))",
            ('torch',), 'torch', 'pip install "torch>=2.13"'),
+    Engine('torch-threads', "the same on PyTorch's default number of threads",
+           ('torch',), 'torch', 'pip install "torch>=2.13"'),
+    Engine('limit', "the same step as numpy matrix products on one thread (threadpoolctl): "
+           "the hardware's pace", ('numpy', 'threadpoolctl'), 'threadpoolctl',
+           'pip install "threadpoolctl>=3.1"'),
 )
-BASELINES = ('micrograd', 'torch')  # ratios divide these engines' figures by each engine's
+# ratios divide these engines' figures by each engine's
+BASELINES = ('micrograd', 'torch', 'limit')
+TORCH_DEFAULT_THREADS = [1]  # PyTorch's own choice, read before load_engines sets one
 
 
 def load_engines():
     """ENGINES, each with `missing` set if one of its modules fails to import.
-    PyTorch, if present, is set to one thread: every other engine runs on one."""
+    PyTorch, if present, is set to one thread, and so is numpy's BLAS: every other
+    engine runs on one (torch-threads, on PyTorch's default, says so itself)."""
     engines = []
     for engine in ENGINES:
         try:
@@ -62,6 +71,22 @@ def load_engines():
         except ImportError as error:
             engine = dataclasses.replace(engine, missing=str(error) or type(error).__name__)
         engines.append(engine)
+    if any(engine.name == 'limit' and engine.present for engine in engines):
+        importlib.import_module('threadpoolctl').threadpool_limits(1, user_api='blas')
     if any(engine.name == 'torch' and engine.present for engine in engines):
-        importlib.import_module('torch').set_num_threads(1)
+        torch = importlib.import_module('torch')
+        if TORCH_DEFAULT_THREADS == [1]:
+            TORCH_DEFAULT_THREADS[0] = torch.get_num_threads()
+        torch.set_num_threads(1)
     return engines
+
+
+@contextmanager
+def torch_default_threads():
+    """PyTorch on its own default number of threads inside, on one again after."""
+    torch = importlib.import_module('torch')
+    torch.set_num_threads(TORCH_DEFAULT_THREADS[0])
+    try:
+        yield
+    finally:
+        torch.set_num_threads(1)

@@ -38,7 +38,7 @@ def test_bench_writes_table_and_json_and_reports_a_missing_engine_with_its_insta
     assert 'torch is missing' in out and 'pip install "torch>=2.13"' in out
     results = json.loads((tmp_path / 'results.json').read_text())
     assert {engine['name'] for engine in results['engines']} == {
-        'micrograd', 'drop-in', 'nn', 'compiled', 'torch'}
+        'micrograd', 'drop-in', 'nn', 'compiled', 'torch', 'torch-threads', 'limit'}
     chain = results['workloads']['chain']
     assert set(chain['samples']) == {'micrograd', 'drop-in'}  # the engines with chain code
     assert chain['medians']['micrograd']['backward_s'].startswith('RecursionError')
@@ -138,3 +138,14 @@ def test_the_runner_reports_a_long_sample_while_it_runs_and_what_is_left_of_the_
         ticks = [m for m in messages if f'still on repeat {repeat}/2: nap, drop-in' in m]
         assert ticks and all('s into this sample; ' in m for m in ticks)
     assert 'about' in ticks[-1] and ' left' in ticks[-1]  # by then every pair was timed
+
+
+def test_the_larger_mlp_runs_on_every_engine_but_micrograd_whose_cell_says_why(tmp_path, capsys):
+    main(['--quick', '--only', 'large', '--repeats', '1', '--out', str(tmp_path)])
+
+    large = json.loads((tmp_path / 'results.json').read_text())['workloads']['large']['medians']
+    assert large['micrograd']['step_s'].startswith('not run')
+    for engine in ('drop-in', 'nn', 'compiled', 'torch', 'torch-threads', 'limit'):
+        assert large[engine]['step_s'] > 0, engine
+    out = capsys.readouterr().out
+    assert 'not run: ~10 min a step' in out and 'limit / this' in out
