@@ -271,26 +271,26 @@ def digits(quick):
         Metric('step_s', f'epoch, {len(batches)} steps (s)', scale=len(batches), chart=True), quick)
 
 
-def mnist(quick):
-    """A step of an MNIST-shaped MLP on synthetic images: uniform pixels, random labels."""
-    batch = QUICK_BATCH if quick else BATCH
-    rng = np.random.default_rng(0)
-    batches = [(rng.random((batch, 784)), rng.integers(0, 10, batch))
+def synthetic(name, title, sizes, batch, seed, quick, not_run=None):
+    """A step of MLP(sizes[0], sizes[1:]) on synthetic minibatches of `batch` (uniform
+    pixels, random labels); the title goes on with the batch size and the loss."""
+    batch = QUICK_BATCH if quick else batch
+    rng = np.random.default_rng(seed)
+    batches = [(rng.random((batch, sizes[0])), rng.integers(0, sizes[-1], batch))
                for _ in range(MNIST_BATCHES)]
     return classifier(
-        'mnist', f"MNIST-shaped step: MLP(784, [50, 10]) on synthetic minibatches of {batch} "
-                 f"(uniform pixels, random labels), softmax cross-entropy, Adam",
-        [784, 50, 10], batches, Metric('step_s', 'step (ms)', scale=1e3, chart=True), quick)
+        name, f"{title} on synthetic minibatches of {batch} (uniform pixels, random labels), "
+              f"softmax cross-entropy, Adam",
+        sizes, batches, Metric('step_s', 'step (ms)', scale=1e3, chart=True), quick, not_run)
+
+
+def mnist(quick):
+    """A step of an MNIST-shaped MLP on synthetic images."""
+    return synthetic('mnist', "MNIST-shaped step: MLP(784, [50, 10])", [784, 50, 10], BATCH, 0,
+                     quick)
 
 
 def large(quick):
     """A step of MLP(784, [256, 128, 10]) on synthetic minibatches of 64."""
-    batch = QUICK_BATCH if quick else LARGE_BATCH
-    rng = np.random.default_rng(1)
-    batches = [(rng.random((batch, 784)), rng.integers(0, 10, batch))
-               for _ in range(MNIST_BATCHES)]
-    return classifier(
-        'large', f"larger MLP step: MLP(784, [256, 128, 10]) on synthetic minibatches of "
-                 f"{batch}, softmax cross-entropy, Adam",
-        [784, 256, 128, 10], batches, Metric('step_s', 'step (ms)', scale=1e3, chart=True), quick,
-        not_run={'micrograd': 'not run: ~10 min a step'})
+    return synthetic('large', "larger MLP step: MLP(784, [256, 128, 10])", [784, 256, 128, 10],
+                     LARGE_BATCH, 1, quick, not_run={'micrograd': 'not run: ~10 min a step'})

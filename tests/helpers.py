@@ -69,3 +69,19 @@ def run_in_threads(work, count=8):
     for thread in threads:
         thread.join()
     return errors
+
+
+def readme_expression(a, b):
+    """micrograd's README example (its test_engine's "more ops") from leaves a and b, of
+    any Value-like type (micrograd's, ours, a torch tensor): c, d, e, f, g, g the root."""
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return c, d, e, f, g

@@ -58,6 +58,18 @@ def assert_grads_close(ours, reference):
         assert close(a, b, rel_tol=REL, abs_tol=REL * largest), (a, b)
 
 
+def assert_step_is_eager(step, fn, X, parameters):
+    """step(X)'s loss is fn's eager loss on X to the bit, its grads fn's backward's."""
+    loss = step(X)
+    ours = [p.grad for p in parameters]
+    for p in parameters:
+        p.grad = 0.0
+    expected = fn([[Value(x) for x in row] for row in X.tolist()])
+    expected.backward()
+    assert loss == expected.data
+    assert_grads_close(ours, [p.grad for p in parameters])
+
+
 @pytest.mark.parametrize("reg", [0.0, 1e-3], ids=["no-l2", "l2-reads-the-weights"])
 @pytest.mark.parametrize("rows", ROWS)
 def test_a_minibatch_through_dense_blocks_gives_eager_bits_and_grads_for_three_steps(rows, reg):
@@ -117,14 +129,7 @@ def test_a_layer_applied_to_its_own_output_shares_one_block_and_gives_eager_grad
 
     step = compile(fn, X)
     assert step.dense_blocks == 1
-    loss = step(X)
-    ours = [p.grad for p in layer.parameters()]
-    for p in layer.parameters():
-        p.grad = 0.0
-    expected = fn([[Value(x) for x in row] for row in X.tolist()])
-    expected.backward()
-    assert loss == expected.data
-    assert_grads_close(ours, [p.grad for p in layer.parameters()])
+    assert_step_is_eager(step, fn, X, layer.parameters())
 
 
 def test_rows_whose_inputs_are_values_of_the_model_get_their_grads_as_eager():
@@ -156,11 +161,4 @@ def test_a_row_that_reads_one_input_twice_runs_dot_by_dot_with_eager_grads():
 
     step = compile(fn, X)
     assert step.dense_blocks == 0  # its kernel would add the repeated input's grads once
-    loss = step(X)
-    ours = [p.grad for p in layer.parameters()]
-    for p in layer.parameters():
-        p.grad = 0.0
-    expected = fn([[Value(x) for x in row] for row in X.tolist()])
-    expected.backward()
-    assert loss == expected.data
-    assert_grads_close(ours, [p.grad for p in layer.parameters()])
+    assert_step_is_eager(step, fn, X, layer.parameters())

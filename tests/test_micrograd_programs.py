@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import microgradc.nn
-from helpers import central_difference, close, mismatches
+from helpers import central_difference, close, mismatches, readme_expression
 from microgradc.engine import Value, live_nodes
 
 REFERENCE = micrograd.engine.Value
@@ -108,20 +108,6 @@ def sanity_expression(x):
     return h + q + q * x
 
 
-def more_ops_expression(a, b):
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
-
-
 def test_sanity_check_expression_matches_torch_float64_in_data_and_grad():
     x = Value(-4.0)
     y = sanity_expression(x)
@@ -135,10 +121,10 @@ def test_sanity_check_expression_matches_torch_float64_in_data_and_grad():
 
 def test_more_ops_expression_matches_torch_float64_in_data_and_grads():
     a, b = Value(-4.0), Value(2.0)
-    g = more_ops_expression(a, b)
+    g = readme_expression(a, b)[-1]
     g.backward()
     a_torch, b_torch = torch_scalar(-4.0), torch_scalar(2.0)
-    g_torch = more_ops_expression(a_torch, b_torch)
+    g_torch = readme_expression(a_torch, b_torch)[-1]
     g_torch.backward()
     assert close(g.data, g_torch.item())
     assert close(a.grad, a_torch.grad.item())
