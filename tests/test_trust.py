@@ -140,6 +140,27 @@ def test_training_on_generator_rows_follows_the_list_rows_run_bit_for_bit():
     assert train(generator_rows=True) == train(generator_rows=False)
 
 
+def test_an_unfusable_layer_fed_a_generator_gives_every_neuron_every_input():
+    random.seed(11)
+    layer = Layer(3, 2)
+    layer.neurons[1] = Neuron(3, nonlin=False)  # mixed activations: run neuron by neuron
+    ref = copy_into_micrograd(layer)
+    x = [0.5, -1.25, 2.0]
+    assert our_outputs(layer, (v for v in x)) == micrograd_outputs(ref, x)
+
+
+def test_an_unfusable_mlp_with_a_one_neuron_hidden_layer_feeds_it_on_as_a_list():
+    random.seed(12)
+    model = MLP(2, [1, 3])
+    model.layers[1].neurons[0] = Neuron(1, nonlin=False)  # mixed: the model runs unfused
+    ref = copy_into_micrograd(model)
+    x = [0.75, -0.5]
+    # micrograd's own MLP raises here (its one-neuron layer returns a bare Value, which
+    # the next layer cannot zip): its layers, the hidden output passed on in a list
+    hidden = ref.layers[0](x)
+    assert our_outputs(model, x) == [o.data for o in ref.layers[1]([hidden])]
+
+
 # ---------------------------------------------------------------------------
 # 2. caches of ids follow the lists they mirror
 
