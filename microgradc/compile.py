@@ -53,7 +53,15 @@ def _flatten(extra):
 
 
 def compile(fn, *example_arrays):
-    """Trace fn once on input Values shaped like example_arrays; return a CompiledStep.
+    """Trace fn once on input Values shaped like example_arrays; return a CompiledStep,
+    which takes arrays of those shapes only.
+
+    Without example arrays, fn is traced at the first call, on that call's arrays, and
+    again the first time each new combination of shapes comes (a sequence of another
+    length, a smaller last minibatch): one program per shape signature, kept for the
+    life of the step. Each costs about 34 bytes a node of its graph plus 4 bytes an edge
+    (a dot over n inputs has 2n + 1), and holds the parameters it reads; `traces`
+    counts them.
 
     fn takes one nested list of Values per array and returns the loss Value, or
     (loss, extra) with extra a Value or nested lists of Values. fn may change the lists
@@ -61,6 +69,8 @@ def compile(fn, *example_arrays):
     (flattened) arrays, wherever fn put it. Raises TypeError for a non-numeric array or
     a result that is not a Value; MemoryError if C ran out.
     """
+    if not example_arrays:
+        return CompiledStep(fn, None)
     arrays = [_numeric(a, i).copy() for i, a in enumerate(example_arrays)]
     return CompiledStep(fn, arrays)
 
@@ -105,43 +115,68 @@ class CompiledStep:
     """
 
     def __init__(self, fn, arrays):
-        self._fn, self._arrays = fn, arrays
-        self._shapes = [a.shape for a in arrays]
-        self._retrace()
+        """arrays: the example arrays (the step takes their shapes only), or None: traced
+        per shape signature, as calls come."""
+        self._fn, self._fixed = fn, arrays is not None
+        self._traces = {}  # shape signature -> (example arrays, trace)
+        self._last = None  # the signature of the last trace made or used
+        if self._fixed:
+            self._shapes = [a.shape for a in arrays]
+            self._retrace(tuple(self._shapes), arrays)
 
-    def _retrace(self):
-        """Trace fn again; the trace is one tuple, so a call in another thread reads all
-        of one trace or all of the other, never a mix."""
+    def _retrace(self, signature, arrays):
+        """Trace fn (again) for this signature; the trace is one tuple, so a call in
+        another thread reads all of one trace or all of the other, never a mix."""
         traced_at = generation()  # read first: a change made while tracing is seen next call
-        tape, extra_shape = _trace(self._fn, self._arrays)
+        tape, extra_shape = _trace(self._fn, arrays)
         output_count = 1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0)
-        self._traced = (traced_at, tape, extra_shape, output_count)
-        return self._traced
+        traced = (traced_at, tape, extra_shape, output_count)
+        self._traces[signature] = (arrays, traced)
+        self._last = signature
+        return traced
+
+    def _trace_of(self, attribute):
+        if self._last is None:
+            raise ValueError(f"{attribute}: this step has not been traced yet (call it first)")
+        return self._traces[self._last][1][1]
 
     @property
     def slots(self):
-        """How many nodes the frozen program has."""
-        return lib.mgc_tape_slots(self._traced[1])
+        """How many nodes the frozen program has (the last one traced or run)."""
+        return lib.mgc_tape_slots(self._trace_of("slots"))
 
     @property
     def dense_blocks(self):
         """How many layers the program runs a row at a time, as dense kernels: a layer
         (the same weights) applied to several rows, such as a minibatch."""
-        return lib.mgc_tape_dense_blocks(self._traced[1])
+        return lib.mgc_tape_dense_blocks(self._trace_of("dense_blocks"))
+
+    @property
+    def traces(self):
+        """How many programs the step keeps: one per shape signature it was called with."""
+        return len(self._traces)
 
     def __call__(self, *arrays):
-        if len(arrays) != len(self._shapes):
+        if self._fixed and len(arrays) != len(self._shapes):
             raise ValueError(f"expected {len(self._shapes)} arrays, got {len(arrays)}")
-        flat = []
-        for i, (array, shape) in enumerate(zip(arrays, self._shapes)):
-            array = _numeric(array, i)
-            if array.shape != shape:
-                raise ValueError(f"array {i} must have shape {shape}, got {array.shape}")
-            flat.append(array.astype(np.float64).ravel())
+        arrays = [_numeric(array, i) for i, array in enumerate(arrays)]
+        if self._fixed:
+            for i, (array, shape) in enumerate(zip(arrays, self._shapes)):
+                if array.shape != shape:
+                    raise ValueError(f"array {i} must have shape {shape}, got {array.shape}")
+        signature = tuple(array.shape for array in arrays)
+        known = self._traces.get(signature)
+        if known is None:  # a new signature: trace on a copy of this call's arrays
+            examples = [array.copy() for array in arrays]
+            traced = self._retrace(signature, examples)
+        else:
+            examples, traced = known
+            self._last = signature
+        flat = [array.astype(np.float64).ravel() for array in arrays]
         inputs = np.concatenate(flat) if flat else np.empty(0)
-        traced_at, tape, extra_shape, output_count = self._traced
+        traced_at, tape, extra_shape, output_count = traced
         if traced_at != generation():
-            traced_at, tape, extra_shape, output_count = self._retrace()
+            traced_at, tape, extra_shape, output_count = self._retrace(signature, examples)
         outputs = np.empty(output_count)  # each call its own: threads may share a step
         lib.mgc_tape_run(tape, ffi.from_buffer("double[]", inputs),
                          ffi.from_buffer("double[]", outputs))

@@ -672,3 +672,47 @@ def test_a_loss_that_is_a_parameter_itself_gets_grad_one_each_call_like_backward
     eager = p.grad
     assert step(np.ones(2)) == 3.0
     assert p.grad == eager == 1.0
+
+
+# ---------------------------------------------------------------------------
+# compile(fn) without example arrays: one program per shape signature, traced lazily
+
+
+def lazily_compiled_sum_of_squares():
+    w = Value(0.5)
+
+    def fn(xs):
+        return losses.l2([x * w for x in xs])
+    return w, fn
+
+
+@pytest.mark.parametrize("lengths", [(3, 5, 3, 1, 5)], ids=["3-5-3-1-5"])
+def test_a_lazy_step_traces_once_per_shape_and_gives_the_eager_result_for_every_length(lengths):
+    w, fn = lazily_compiled_sum_of_squares()
+    step = compile(fn)
+    assert step.traces == 0
+    for n in lengths:
+        xs = np.arange(1.0, n + 1)
+        loss = step(xs)
+        grad = w.grad
+        w.grad = 0.0
+        expected = fn([Value(x) for x in xs.tolist()])
+        expected.backward()
+        assert loss == expected.data
+        assert grad == w.grad
+        w.grad = 0.0
+    assert step.traces == len(set(lengths))  # a length seen before reuses its program
+
+
+def test_a_step_with_example_arrays_still_refuses_another_shape():
+    w, fn = lazily_compiled_sum_of_squares()
+    step = compile(fn, np.zeros(3))
+    with pytest.raises(ValueError, match=re.escape("must have shape (3,)")):
+        step(np.zeros(4))
+    assert step.traces == 1
+
+
+def test_a_lazy_step_not_yet_called_says_so_when_asked_its_size():
+    _, fn = lazily_compiled_sum_of_squares()
+    with pytest.raises(ValueError, match="not been traced yet"):
+        compile(fn).slots
