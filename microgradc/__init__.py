@@ -31,9 +31,9 @@ _one_core_build()
 
 # after the check: these load the core
 from . import losses, nn, optim, viz
-from .compile import compile
+from .compile import TracerWarning, compile
 from .engine import Value
 from .fused import dot
 
-__all__ = ["Value", "compile", "dot", "losses", "nn", "optim", "viz"]
+__all__ = ["TracerWarning", "Value", "compile", "dot", "losses", "nn", "optim", "viz"]
 __version__ = "0.1.0"

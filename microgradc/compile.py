@@ -6,8 +6,13 @@
 Tracing freezes the graph: fn runs once, and any Python decision it takes on a
 Value's .data (an if, a max, a sort) is taken then, with the example data, and
 replayed as taken. Build the loss from ops (the engine's, dot, the losses),
-not from Python branches on data, and every call computes what fn would.
+not from Python branches on data, and every call computes what fn would. While
+fn is traced, reading .data of an input or of a Value computed in fn warns
+(TracerWarning, once per line of code), as torch.jit.trace warns.
 """
+import threading
+import warnings
+
 import numpy as np
 
 from ._core import ffi, lib
@@ -75,6 +80,51 @@ def compile(fn, *example_arrays):
     return CompiledStep(fn, arrays)
 
 
+class TracerWarning(UserWarning):
+    """fn read a number that a compiled step will not recompute: the decision it fed
+    (an if, a max, a sort) is frozen as the trace took it, with the example data."""
+
+
+_tracing = threading.local()  # .inputs: the node ids of the inputs of the trace under way
+
+
+def _data_while_tracing(value):
+    """Value.data while fn is traced: the number, with a TracerWarning if it comes from
+    the inputs or from an op (a parameter's is read live on every call: no warning)."""
+    node_id = value._id
+    inputs = getattr(_tracing, 'inputs', None)
+    if inputs is not None and (node_id in inputs or lib.mgc_op(node_id) != lib.MGC_LEAF):
+        warnings.warn(TracerWarning(
+            "reading .data while compile() traces: a compiled step replays the decision "
+            "this number feeds as the trace took it, with the example data, on every call"),
+            stacklevel=2)
+    return lib.mgc_data(node_id)
+
+
+_PLAIN_DATA = Value.__dict__['data']
+_TRACING_DATA = property(_data_while_tracing, _PLAIN_DATA.fset, doc=_PLAIN_DATA.__doc__)
+_traces_under_way = [0]  # in all threads: Value.data is _TRACING_DATA while it is not 0
+_traces_lock = threading.Lock()
+
+
+def _traced_call(fn, inputs, input_ids):
+    """fn(*inputs), with Value.data warning as _data_while_tracing says (outside a
+    trace, in this thread or another, it reads as ever, without a warning)."""
+    outer = getattr(_tracing, 'inputs', None)
+    _tracing.inputs = frozenset(input_ids) | (outer or frozenset())
+    with _traces_lock:
+        _traces_under_way[0] += 1
+        Value.data = _TRACING_DATA
+    try:
+        return fn(*inputs)
+    finally:
+        _tracing.inputs = outer
+        with _traces_lock:
+            _traces_under_way[0] -= 1
+            if not _traces_under_way[0]:
+                Value.data = _PLAIN_DATA
+
+
 def _trace(fn, arrays):
     """fn traced on new input Values holding arrays' numbers: (tape, extra shape)."""
     made = [_input_values(a) for a in arrays]
@@ -82,7 +132,7 @@ def _trace(fn, arrays):
     # taken before fn runs, which may change its lists: input i of a call is always the
     # Value made for element i, and this list owns each until the tape is built
     input_values = [v for _, flat in made for v in flat]
-    result = fn(*inputs)
+    result = _traced_call(fn, inputs, [v._id for v in input_values])
     loss, extra = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
     if not isinstance(loss, Value):
         raise TypeError(f"fn must return a Value (or a Value and extras), not {type(loss).__name__}")

@@ -49,7 +49,8 @@ def _check_plus_minus_one(ys):
     except TypeError:  # an unhashable label, which _Operands refuses, naming its type
         return
     for i, y in enumerate(ys):
-        label = y.data if isinstance(y, Value) else y
+        # read from the core, not .data: a check, not a decision a trace would freeze
+        label = lib.mgc_data(y._id) if isinstance(y, Value) else y
         if isinstance(label, numbers.Real) and label not in (-1, 1):
             raise ValueError(f"hinge needs labels -1 and +1, got {label} at index {i} "
                              f"(for 0/1 labels, pass 2 * y - 1)")

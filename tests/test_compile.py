@@ -18,6 +18,7 @@ relative, or to 1e-12 of the largest of them.
 import math
 import random
 import re
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,6 +29,7 @@ from sklearn.datasets import make_moons
 
 from helpers import close, memory_in_use, mismatches, run_in_threads, settled_live_nodes
 from microgradc import Value, compile, dot, losses
+from microgradc.compile import TracerWarning
 from microgradc.engine import arena_bytes
 from microgradc.nn import MLP
 from microgradc.optim import SGD
@@ -581,7 +583,8 @@ def test_a_python_branch_on_data_is_taken_at_trace_time_and_replayed_as_taken():
             return x * 2.0
         return x * -3.0
 
-    step = compile(fn, np.array(1.0))  # traced on the positive branch
+    with pytest.warns(TracerWarning):  # the if reads an input's .data
+        step = compile(fn, np.array(1.0))  # traced on the positive branch
     assert step(np.array(-4.0)) == -8.0  # the x * 2 branch, though x is now negative
     assert eager(fn, np.array(-4.0))[0] == 12.0  # what fn itself computes for -4
 
@@ -716,3 +719,46 @@ def test_a_lazy_step_not_yet_called_says_so_when_asked_its_size():
     _, fn = lazily_compiled_sum_of_squares()
     with pytest.raises(ValueError, match="not been traced yet"):
         compile(fn).slots
+
+
+# ---------------------------------------------------------------------------
+# reading .data while tracing: the decision it feeds is frozen, so it warns
+
+
+def branchy(w):
+    def fn(x):
+        h = x[0] * w
+        if h.data > 0:  # frozen at trace time
+            return h * 2.0
+        return h * 3.0
+    return fn
+
+
+def test_reading_data_of_a_computed_value_while_tracing_warns_naming_the_line():
+    w = Value(1.5)
+    with pytest.warns(TracerWarning, match="as the trace took it") as caught:
+        step = compile(branchy(w), np.array([1.0]))
+    assert caught[0].filename == __file__
+    # the decision the warning names is indeed frozen: a negative input takes the
+    # branch the example took (x * w * 2), where the eager function takes the other
+    assert step(np.array([-1.0])) == -1.0 * 1.5 * 2.0
+    assert branchy(w)([Value(-1.0)]).data == -1.0 * 1.5 * 3.0
+
+
+def test_reading_data_of_an_input_while_tracing_warns_and_of_a_parameter_does_not():
+    w = Value(2.0)
+    with pytest.warns(TracerWarning):
+        compile(lambda x: x[0] * (1.0 if x[0].data > 0 else -1.0), np.array([1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TracerWarning)
+        step = compile(lambda x: x[0] * (w if w.data > 0 else -w), np.array([1.0]))
+    assert step(np.array([3.0])) == 6.0
+
+
+def test_data_reads_outside_a_trace_never_warn_and_read_as_before():
+    w = Value(1.5)
+    with pytest.warns(TracerWarning):
+        compile(branchy(w), np.array([1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TracerWarning)
+        assert (w * 2.0).data == 3.0  # after the trace, in this thread
