@@ -90,7 +90,8 @@ _tracing = threading.local()  # .inputs: the node ids of the inputs of the trace
 
 def _data_while_tracing(value):
     """Value.data while fn is traced: the number, with a TracerWarning if it comes from
-    the inputs or from an op (a parameter's is read live on every call: no warning)."""
+    the inputs or from an op. A parameter's (a leaf that is not an input) does not warn,
+    though a decision taken on it is frozen all the same."""
     node_id = value._id
     inputs = getattr(_tracing, 'inputs', None)
     if inputs is not None and (node_id in inputs or lib.mgc_op(node_id) != lib.MGC_LEAF):
