@@ -18,6 +18,7 @@ update (lr 1e-2); ReLU hidden layer, linear outputs.
 """
 import math
 from contextlib import nullcontext
+from itertools import pairwise
 from time import perf_counter
 
 import numpy as np
@@ -152,7 +153,7 @@ def torch_setup(sizes, batches):
     import torch
     torch.manual_seed(0)
     layers = []
-    for nin, nout in zip(sizes, sizes[1:]):
+    for nin, nout in pairwise(sizes):
         layers += [torch.nn.Linear(nin, nout), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers[:-1]).double()  # a linear last layer
     opt = torch.optim.Adam(model.parameters(), lr=LR)
@@ -177,7 +178,7 @@ def limit_setup(sizes, batches):
     """The step as numpy matrix products on one thread: ReLU MLP, softmax cross-entropy
     of the mean, its backward, Adam (torch's arithmetic); returns (step(k), facts)."""
     rng = np.random.default_rng(0)  # numpy's BLAS runs on one thread (load_engines)
-    weights = [rng.uniform(-1, 1, (nout, nin)) for nin, nout in zip(sizes, sizes[1:])]
+    weights = [rng.uniform(-1, 1, (nout, nin)) for nin, nout in pairwise(sizes)]
     biases = [np.zeros(nout) for nout in sizes[1:]]
     params = weights + biases
     m = [np.zeros_like(p) for p in params]

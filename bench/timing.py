@@ -7,9 +7,9 @@ A graph sample (the engine core, scaling, the chain), on one engine:
      bytes it holds (tracemalloc for Python objects, plus arena_bytes() for an
      engine with a C core), so nothing an earlier graph left behind is counted.
 Before the forward whatever earlier samples dropped is freed; before the backward
-only microgradc's batched releases are handed over, not gc.collect(): walking the
-whole heap (torch's and sklearn's objects too) would evict the fresh graph from
-the caches, which a user's backward right after its forward finds warm. The
+nothing is, not even by gc.collect(): walking the whole heap (torch's and
+sklearn's objects too) would evict the fresh graph from the caches, which a
+user's backward right after its forward finds warm. The
 garbage collector stays off in both regions, for every engine alike.
 
 A steps sample (the training workloads) runs a training step the way a user's
@@ -28,7 +28,6 @@ import importlib
 import math
 import multiprocessing
 import statistics
-import sys
 import threading
 import time
 import tracemalloc
@@ -58,17 +57,10 @@ class Workload:
     measures: dict
 
 
-def flush_releases():
-    """Hand microgradc the releases it batches: the nodes of facades dropped so far."""
-    if 'microgradc.engine' in sys.modules:
-        sys.modules['microgradc.engine'].live_nodes()  # flushes the batch
-
-
 def free_dropped():
-    """Free graphs dropped earlier: gc.collect() for cyclic ones (micrograd's closures),
-    then microgradc's batched releases."""
+    """Free graphs dropped earlier: gc.collect() for cyclic ones (micrograd's closures;
+    microgradc frees a node as its last holder goes)."""
     gc.collect()
-    flush_releases()
 
 
 @contextmanager
@@ -92,7 +84,6 @@ def graph_sample(build, Value, count, memory_module=None):
         start = perf_counter()
         root, ops = build(Value)
         forward_s = perf_counter() - start
-    flush_releases()
     with collector_off():
         start = perf_counter()
         try:

@@ -10,7 +10,6 @@ import numbers
 import operator
 import sys
 import threading
-import weakref
 
 from ._core import ffi, lib
 
@@ -29,7 +28,7 @@ NODE_BYTES = lib.mgc_node_bytes()
 # Value's C base: a facade holds its node's id, and releases the node when it dies
 if lib.mgc_py_setup():
     raise ImportError("microgradc: could not make the Value base type")
-from ._core import Facade  # noqa: E402  (made by the call above)
+from ._core import Facade  # made by the call above
 
 
 def _node(node_id):
@@ -188,7 +187,7 @@ def _text(node_id, which):
 
 class Value(Facade):
     """ stores a single scalar value and its gradient, in the C core """
-    __slots__ = ("__weakref__", "__dict__")  # a Value takes attributes, as micrograd's
+    __slots__ = ("__dict__", "__weakref__")  # a Value takes attributes, as micrograd's
 
     def __init__(self, data, _children=(), _op='', label=''):
         if getattr(self, '_id', 0):
