@@ -31,17 +31,6 @@ if lib.mgc_py_setup():
 from ._core import Facade  # made by the call above
 
 
-def _node(node_id):
-    """A facade taking over the reference a C constructor returned (0: MemoryError)."""
-    return _take(node_id)
-
-
-def _wrap(node_id):
-    """The facade of an existing node: the one it has, else a new one with a reference
-    of its own. A node has one facade at a time, so _prev gives back what the user holds."""
-    return _get(node_id)
-
-
 # Nodes whose local rule is a Python function (micrograd's out._backward = ...). The
 # function lives in its facade's __dict__; while anything else holds the node (a parent,
 # another facade), the facade is pinned here, so the function outlives the user's last
@@ -219,12 +208,10 @@ class Value(Facade):
 
     @data.setter
     def data(self, x):
-        if type(x) is float:
-            lib.mgc_set_data(self._id, x)
-        elif isinstance(x, numbers.Integral) and not isinstance(x, bool):
-            lib.mgc_set_int_data(self._id, _real(x, "data"))
+        if type(x) is not float and isinstance(x, numbers.Integral) and not isinstance(x, bool):
+            lib.mgc_set_int_data(self._id, float(x))  # it prints as an int, as micrograd's
         else:
-            lib.mgc_set_data(self._id, _real(x, "data"))
+            lib.mgc_set_data(self._id, x if type(x) is float else _real(x, "data"))
 
     @property
     def grad(self):
@@ -418,7 +405,11 @@ def _object_array(x, numpy):
     return x
 
 
+# _take(id): a new Value taking over the reference a C constructor returned (0 raises
+# MemoryError); _get(id): the node's Value, the one it has (a node has one at a time, so
+# _prev gives back what the user holds) or a new one with a reference of its own
 _take, _get = Value._take, Value._get
+_node = _take
 
 
 def _leaf_copy(data, grad, label):
