@@ -11,6 +11,7 @@ import operator
 import sys
 import threading
 
+from . import _core
 from ._core import ffi, lib
 
 _binary, _binary_scalar, _unary = lib.mgc_binary, lib.mgc_binary_scalar, lib.mgc_unary
@@ -28,7 +29,7 @@ NODE_BYTES = lib.mgc_node_bytes()
 # Value's C base: a facade holds its node's id, and releases the node when it dies
 if lib.mgc_py_setup():
     raise ImportError("microgradc: could not make the Value base type")
-from ._core import Facade  # made by the call above
+Facade = _core.Facade  # made by the call above
 
 
 # Nodes whose local rule is a Python function (micrograd's out._backward = ...). The
