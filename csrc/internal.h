@@ -145,11 +145,15 @@ mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size
 /* a MGC_DOT node (see mgc_dot); 0 when memory ran out */
 mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
 /* ----------------------------------------------------------------------------
- * fused losses (losses.c): kernels over the children's values v[0..count),
- * accumulating gradients into gv[0..count) */
+ * kernels (losses.c): n-ary nodes computed over their children's values
+ * gathered into v[0..count), accumulating gradients into gv[0..count): the
+ * fused losses, logsumexp, select and shift */
+
+/* whether op is computed by a kernel */
+static inline int mgc__is_kernel(int op) { return op >= MGC_MSE && op <= MGC_SHIFT; }
 
 typedef struct {
-    int op;                      /* MGC_MSE ... MGC_SOFTMAX_CE_PROBS */
+    int op;                      /* MGC_MSE ... MGC_SHIFT */
     uint32_t count;              /* children */
     int mean;                    /* MGC_MSE: mean, not sum */
     uint32_t classes;            /* MGC_SOFTMAX_CE(_PROBS): row length */
@@ -157,10 +161,16 @@ typedef struct {
 } mgc_loss;
 
 double mgc__loss_forward(const mgc_loss *loss, const double *v);
-void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double *gv);
+/* out: the node's value, as forward gave it */
+void mgc__loss_backward(const mgc_loss *loss, const double *v, double out, double g, double *gv);
 /* the loss a node computes, and its local rule in the eager graph */
 mgc_loss mgc__node_loss(const mgc_node *node);
 void mgc__loss_node_backward(const mgc_node *node);
+/* a kernel node over children (loss.count of them); one reference for the
+ * caller; 0 when memory ran out */
+mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children);
+/* a node of op over children a and b (0 = absent), as mgc_binary makes it */
+mgc_id mgc__make(int op, mgc_id a, mgc_id b);
 
 /* an arena node's value or grad, as ops.h's kernels reach a child */
 static inline double *mgc__node_slot(void *unused, uint32_t id, int grad) {

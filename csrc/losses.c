@@ -1,5 +1,7 @@
 /*
- * losses.c: losses as single n-ary nodes, forward and backward side by side.
+ * losses.c: kernels, n-ary nodes over gathered children, forward and backward
+ * side by side: the losses, and the shift, logsumexp and select that softmax
+ * and embedding lookups are built of (ops.c).
  *
  * The kernels work on the children's values gathered into an array (v) and
  * accumulate into an array of gradients (gv) of the same layout, so the eager
@@ -9,14 +11,16 @@
  * operation; the cross-entropies follow PyTorch's stable formulas.
  *
  * Layouts: pair losses (mse, hinge, bce, softmax_ce_probs) take a[0..n) then
- * b[0..n); l2 takes p[0..n); softmax_ce takes rows x classes logits, row
- * after row, and softmax_ce_probs as many class probabilities after them.
+ * b[0..n); l2 and logsumexp take p[0..n); softmax_ce takes rows x classes
+ * logits, row after row, and softmax_ce_probs as many class probabilities
+ * after them; select takes its rows c[0..n) then the index; shift takes z[0..n).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "ops.h"
 
 /* ----------------------------------------------------------------------------
  * mse: sum((p - t)**2), or that sum / n */
@@ -159,7 +163,46 @@ static void softmax_ce_probs_backward(const double *z, const double *t, size_t r
 }
 
 /* ----------------------------------------------------------------------------
- * dispatch over the loss ops */
+ * logsumexp: torch.logsumexp's formula, log(sum exp(z - m)) + m with m the max
+ * (0 when the max is infinite, so that inf stays inf), and its backward */
+
+/* the max of z[0..n), NaN if one is NaN */
+static double max_forward(const double *z, size_t n) {
+    double max = z[0];
+    for (size_t i = 1; i < n; i++)
+        if (z[i] > max || z[i] != z[i]) max = z[i];
+    return max;
+}
+
+static double logsumexp_forward(const double *z, size_t n) {
+    double max = max_forward(z, n);
+    if (isinf(max)) max = 0.0;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += exp(z[i] - max);
+    return log(sum) + max;
+}
+
+/* d/dz[i] = exp(z[i] - out): the softmax */
+static void logsumexp_backward(const double *z, size_t n, double out, double g, double *gz) {
+    for (size_t i = 0; i < n; i++) gz[i] += g * exp(z[i] - out);
+}
+
+/* ----------------------------------------------------------------------------
+ * select: c[k] for k = the last child's data; the grad goes to c[k] alone (the
+ * index is an integer and gets none) */
+
+static double select_forward(const double *c, size_t n) {
+    uint32_t row;
+    return mgc__select_row(c[n - 1], (uint32_t)(n - 1), &row) ? c[row] : NAN;
+}
+
+static void select_backward(const double *c, size_t n, double g, double *gc) {
+    uint32_t row;
+    if (mgc__select_row(c[n - 1], (uint32_t)(n - 1), &row)) gc[row] += g;
+}
+
+/* ----------------------------------------------------------------------------
+ * dispatch over the kernels */
 
 double mgc__loss_forward(const mgc_loss *loss, const double *v) {
     size_t n = loss->count, half = n / 2;
@@ -171,11 +214,14 @@ double mgc__loss_forward(const mgc_loss *loss, const double *v) {
     case MGC_SOFTMAX_CE: return softmax_ce_forward(v, n / loss->classes, loss->classes, loss->targets);
     case MGC_SOFTMAX_CE_PROBS:
         return softmax_ce_probs_forward(v, v + half, half / loss->classes, loss->classes);
+    case MGC_LOGSUMEXP: return logsumexp_forward(v, n);
+    case MGC_SELECT: return select_forward(v, n);
+    case MGC_SHIFT: return max_forward(v, n);  /* and no backward: see mgc_softmax */
     default: return 0.0;
     }
 }
 
-void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double *gv) {
+void mgc__loss_backward(const mgc_loss *loss, const double *v, double out, double g, double *gv) {
     size_t n = loss->count, half = n / 2;
     switch (loss->op) {
     case MGC_MSE: mse_backward(v, v + half, half, loss->mean, g, gv, gv + half); break;
@@ -188,6 +234,8 @@ void mgc__loss_backward(const mgc_loss *loss, const double *v, double g, double 
     case MGC_SOFTMAX_CE_PROBS:
         softmax_ce_probs_backward(v, v + half, half / loss->classes, loss->classes, g, gv, gv + half);
         break;
+    case MGC_LOGSUMEXP: logsumexp_backward(v, n, out, g, gv); break;
+    case MGC_SELECT: select_backward(v, n, g, gv); break;
     default: break;
     }
 }
@@ -215,12 +263,12 @@ void mgc__loss_node_backward(const mgc_node *node) {
     const mgc_id *children = node->in.edges + MGC_EDGE_HEADER;
     double *scratch = mgc__arena.loss_scratch;
     gather(children, loss.count, scratch);
-    mgc__loss_backward(&loss, scratch, node->grad, scratch + loss.count);
+    mgc__loss_backward(&loss, scratch, node->data, node->grad, scratch + loss.count);
     for (size_t i = 0; i < loss.count; i++) mgc__node(children[i])->grad += scratch[loss.count + i];
 }
 
-/* a loss node over children, with extra words for softmax_ce's targets; lock held */
-static mgc_id make_loss(mgc_loss loss, const mgc_id *children) {
+/* lock held; softmax_ce's targets become extra words after the children */
+mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children) {
     mgc_arena *arena = &mgc__arena;
     if (2 * loss.count > arena->loss_scratch_capacity) {
         double *grown = realloc(arena->loss_scratch, 2 * loss.count * sizeof(double));
@@ -251,7 +299,7 @@ mgc_id mgc_pair_loss(int op, const mgc_id *a, const mgc_id *b, size_t count, int
     memcpy(children + count, b, count * sizeof(mgc_id));
     mgc_loss loss = {op, (uint32_t)(2 * count), op == MGC_MSE && mean, 1, NULL};
     mgc__lock();
-    mgc_id id = make_loss(loss, children);
+    mgc_id id = mgc__kernel_node(loss, children);
     mgc__unlock();
     free(children);
     return id;
@@ -261,7 +309,7 @@ mgc_id mgc_l2(const mgc_id *p, size_t count) {
     if (count == 0 || count > UINT32_MAX) return 0;
     mgc_loss loss = {MGC_L2, (uint32_t)count, 0, 1, NULL};
     mgc__lock();
-    mgc_id id = make_loss(loss, p);
+    mgc_id id = mgc__kernel_node(loss, p);
     mgc__unlock();
     return id;
 }
@@ -270,7 +318,7 @@ mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const u
     if (rows == 0 || classes == 0 || classes > UINT32_MAX / 2 / rows) return 0;
     mgc_loss loss = {MGC_SOFTMAX_CE, (uint32_t)(rows * classes), 0, (uint32_t)classes, targets};
     mgc__lock();
-    mgc_id id = make_loss(loss, logits);
+    mgc_id id = mgc__kernel_node(loss, logits);
     mgc__unlock();
     return id;
 }
@@ -284,7 +332,7 @@ mgc_id mgc_softmax_ce_probs(const mgc_id *logits, const mgc_id *probs, size_t ro
     memcpy(children + count, probs, count * sizeof(mgc_id));
     mgc_loss loss = {MGC_SOFTMAX_CE_PROBS, (uint32_t)(2 * count), 0, (uint32_t)classes, NULL};
     mgc__lock();
-    mgc_id id = make_loss(loss, children);
+    mgc_id id = mgc__kernel_node(loss, children);
     mgc__unlock();
     free(children);
     return id;

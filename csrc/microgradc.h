@@ -40,7 +40,11 @@ enum mgc_op {
     MGC_L2 = 17,      /* 'l2'      sum of p[i] * p[i] */
     MGC_BCE = 18,     /* 'bce'     mean binary cross-entropy of logits z[i], targets y[i] */
     MGC_SOFTMAX_CE = 19, /* 'softmax_ce' mean cross-entropy of softmax(row) and a class */
-    MGC_SOFTMAX_CE_PROBS = 20 /* 'softmax_ce' the same against class probabilities */
+    MGC_SOFTMAX_CE_PROBS = 20, /* 'softmax_ce' the same against class probabilities */
+    MGC_LOGSUMEXP = 21, /* 'logsumexp' log of the sum of exp(z[i]), shifted by the max */
+    MGC_SELECT = 22,  /* 'select'  c[k] of children c[0..n), k the data of child n */
+    MGC_SHIFT = 23,   /* 'shift'   the max of z[i], a constant to backward (a softmax's shift) */
+    MGC_SOFTMAX = 24  /* 'softmax' exp(a - b): a = z[i] - shift, b the logsumexp of those */
 };
 
 /* ---------------------------------------------------------------------------
@@ -73,6 +77,22 @@ mgc_id mgc_l2(const mgc_id *p, size_t count);
 mgc_id mgc_softmax_ce(const mgc_id *logits, size_t rows, size_t classes, const uint32_t *targets);
 /* the same with a row of class probabilities (rows x classes) as each target */
 mgc_id mgc_softmax_ce_probs(const mgc_id *logits, const mgc_id *probs, size_t rows, size_t classes);
+/* log(sum of exp(z[i])), computed from the max as torch.logsumexp; count >= 1 */
+mgc_id mgc_logsumexp(const mgc_id *z, size_t count);
+/* softmax(z) into out[0..count), torch's stable softmax: m = the max of z (a shift
+ * node), d[i] = z[i] - m, out[i] = exp(d[i] - logsumexp(d)): d[i] is exact near the
+ * max and logsumexp(d) is small, so out[i] is right to the last bits at any scale,
+ * with O(count) nodes and work. 0, or -1 when memory ran out (then nothing was made) */
+int mgc_softmax(const mgc_id *z, size_t count, mgc_id *out);
+/* gathers: cols nodes, out[j] = table[k * cols + j] (rows x cols, row-major) with k the
+ * data of index, read whenever the graph runs: an embedding lookup whose row is an
+ * input. The caller checks that k is a row; a run that finds a k that is not an
+ * integer in [0, rows) gives NaN (mgc_tape_run reports it). 0, or -1 when memory
+ * ran out (then nothing was made) */
+int mgc_select(const mgc_id *table, size_t rows, size_t cols, mgc_id index, mgc_id *out);
+/* no-bias dense layer: out[j] = dot(w[j * nin ...], x) for j < nout (mgc_dot, bias 0).
+ * 0, or -1 when memory ran out (then nothing was made) */
+int mgc_linear(const mgc_id *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out);
 /* dense layers in sequence: layer i maps sizes[i] inputs to sizes[i + 1]
  * outputs, out[j] = act(dot(w_j, x, b_j)), with acts[i] one of MGC_RELU,
  * MGC_TANH, MGC_SIGMOID or MGC_LEAF (linear). params holds, layer after layer,
@@ -153,8 +173,10 @@ typedef struct mgc_tape mgc_tape;
 mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_id *inputs,
                          size_t input_count);
 /* forward with inputs[0..input_count), backward from the loss, the live
- * leaves' grads added into the arena; the outputs' values into outputs */
-void mgc_tape_run(mgc_tape *tape, const double *inputs, double *outputs);
+ * leaves' grads added into the arena; the outputs' values into outputs. 0; or
+ * 1 when a select's index was not a row (then forward ran, with NaN there, and
+ * no grad changed) */
+int mgc_tape_run(mgc_tape *tape, const double *inputs, double *outputs);
 size_t mgc_tape_slots(const mgc_tape *tape);
 /* nodes the tape cannot replay: made in Python with children (their forward
  * is Python's), or with a rule in Python */

@@ -11,8 +11,8 @@
 #include "internal.h"
 #include "ops.h"
 
-/* a node of op over children a and b (0 = absent); lock held */
-static mgc_id make(int op, mgc_id a, mgc_id b) {
+/* lock held */
+mgc_id mgc__make(int op, mgc_id a, mgc_id b) {
     double va = a ? mgc__node(a)->data : 0.0;
     double vb = b ? mgc__node(b)->data : 0.0;
     mgc_id id = mgc__alloc((uint8_t)op, mgc__forward(op, va, vb), a > b ? a : b);
@@ -29,7 +29,7 @@ static mgc_id make(int op, mgc_id a, mgc_id b) {
 static mgc_id make_with_leaf(int op, mgc_id a, double s, int scalar_first) {
     mgc_id leaf = mgc__alloc(MGC_LEAF, s, 0);
     if (!leaf) return 0;
-    mgc_id id = scalar_first ? make(op, leaf, a) : make(op, a, leaf);
+    mgc_id id = scalar_first ? mgc__make(op, leaf, a) : mgc__make(op, a, leaf);
     mgc__release(leaf);  /* the new node holds it now, or nothing does */
     return id;
 }
@@ -43,7 +43,7 @@ mgc_id mgc_leaf(double data) {
 
 mgc_id mgc_unary(int op, mgc_id a) {
     mgc__lock();
-    mgc_id id = make(op, a, 0);
+    mgc_id id = mgc__make(op, a, 0);
     mgc__unlock();
     return id;
 }
@@ -58,7 +58,7 @@ mgc_id mgc_pow_const(mgc_id a, double exponent, int exponent_is_int) {
 
 mgc_id mgc_binary(int op, mgc_id a, mgc_id b) {
     mgc__lock();
-    mgc_id id = make(op, a, b);
+    mgc_id id = mgc__make(op, a, b);
     mgc__unlock();
     return id;
 }
@@ -136,4 +136,85 @@ mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
     mgc_id id = mgc__dot(w, x, count, bias);
     mgc__unlock();
     return id;
+}
+
+/* no-bias dot rows over one input: a layer without biases */
+int mgc_linear(const mgc_id *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out) {
+    mgc__lock();
+    size_t made = 0;
+    while (made < nout && (out[made] = mgc__dot(w + made * nin, x, nin, 0))) made++;
+    if (made < nout)
+        while (made) mgc__release(out[--made]);
+    mgc__unlock();
+    return made == nout ? 0 : -1;
+}
+
+/* ----------------------------------------------------------------------------
+ * softmax and select, made of the kernels in losses.c */
+
+mgc_id mgc_logsumexp(const mgc_id *z, size_t count) {
+    if (count == 0 || count > UINT32_MAX - MGC_EDGE_HEADER) return 0;
+    mgc_loss loss = {MGC_LOGSUMEXP, (uint32_t)count, 0, 1, NULL};
+    mgc__lock();
+    mgc_id id = mgc__kernel_node(loss, z);
+    mgc__unlock();
+    return id;
+}
+
+/* shift m, d[i] = z[i] - m, lse = logsumexp(d), out[i] = exp(d[i] - lse): 2 count + 2
+ * nodes. The shift passes no grad on: out does not depend on it (d's -g into it
+ * would sum to 0 but for rounding). Lock held; 0 or -1 */
+static int softmax(const mgc_id *z, uint32_t count, mgc_id *out) {
+    mgc_loss shift_kernel = {MGC_SHIFT, count, 0, 1, NULL};
+    mgc_loss lse_kernel = {MGC_LOGSUMEXP, count, 0, 1, NULL};
+    mgc_id shift = mgc__kernel_node(shift_kernel, z), lse = 0;
+    size_t made = 0;
+    if (shift) {
+        /* the differences go in out[] until lse is made over them */
+        while (made < count && (out[made] = mgc__make(MGC_SUB, z[made], shift))) made++;
+        mgc__release(shift);  /* the differences hold it now */
+    }
+    if (shift && made == count && (lse = mgc__kernel_node(lse_kernel, out))) {
+        for (size_t i = 0; i < count; i++) {
+            mgc_id d = out[i];
+            out[i] = mgc__make(MGC_SOFTMAX, d, lse);
+            mgc__release(d);  /* out[i] holds it now, or nothing does */
+            if (!out[i]) {  /* what is left of out[] are differences: free those too */
+                for (size_t k = i + 1; k < count; k++) mgc__release(out[k]);
+                made = i;
+                break;
+            }
+        }
+        mgc__release(lse);
+        if (made == count) return 0;
+    }
+    while (made) mgc__release(out[--made]);
+    return -1;
+}
+
+int mgc_softmax(const mgc_id *z, size_t count, mgc_id *out) {
+    if (count == 0 || count > UINT32_MAX - MGC_EDGE_HEADER) return -1;
+    mgc__lock();
+    int status = softmax(z, (uint32_t)count, out);
+    mgc__unlock();
+    return status;
+}
+
+int mgc_select(const mgc_id *table, size_t rows, size_t cols, mgc_id index, mgc_id *out) {
+    if (rows == 0 || rows > UINT32_MAX - MGC_EDGE_HEADER - 1) return -1;
+    mgc_id local[65], *children = rows < 65 ? local : malloc((rows + 1) * sizeof(mgc_id));
+    if (!children) return -1;
+    mgc_loss loss = {MGC_SELECT, (uint32_t)(rows + 1), 0, 1, NULL};
+    children[rows] = index;
+    mgc__lock();
+    size_t made = 0;
+    for (; made < cols; made++) {
+        for (size_t r = 0; r < rows; r++) children[r] = table[r * cols + made];
+        if (!(out[made] = mgc__kernel_node(loss, children))) break;
+    }
+    if (made < cols)
+        while (made) mgc__release(out[--made]);
+    mgc__unlock();
+    if (children != local) free(children);
+    return made == cols ? 0 : -1;
 }

@@ -32,6 +32,7 @@ static inline double mgc__forward(int op, double a, double b) {
     case MGC_EXP: return exp(a);
     case MGC_LOG: return log(a);
     case MGC_SIGMOID: return 1.0 / (1.0 + exp(-a));   /* exp(1000) = inf gives 0 */
+    case MGC_SOFTMAX: return exp(a - b);               /* b = logsumexp of a's row */
     default: return 0.0;
     }
 }
@@ -91,9 +92,24 @@ static inline void mgc__backward(int op, double a, double b, double out, double 
     case MGC_SIGMOID:
         *ga += g * (1.0 - out) * out;
         break;
+    case MGC_SOFTMAX:
+        /* out = exp(a - b): the logsumexp b passes -out * g on to the whole row */
+        *ga += out * g;
+        *gb += -(out * g);
+        break;
     default:
         break;
     }
+}
+
+/* ----------------------------------------------------------------------------
+ * select: the row a child's data names, when it names one */
+
+/* whether k is an integer in [0, rows); then *row = k */
+static inline int mgc__select_row(double k, uint32_t rows, uint32_t *row) {
+    if (!(k >= 0.0 && k < (double)rows) || k != floor(k)) return 0;
+    *row = (uint32_t)k;
+    return 1;
 }
 
 /* ----------------------------------------------------------------------------

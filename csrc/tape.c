@@ -15,6 +15,7 @@
  * It is not a second implementation of the ops: forward and backward are
  * ops.h's rules and losses.c's kernels, applied to slots.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,7 +199,7 @@ static void mark_from_loss(mgc_tape *t) {
     t->flags[t->output_slot[0]] |= FROM_LOSS;
     for (uint32_t s = t->slots; s-- > 0;) {
         if (!(t->flags[s] & FROM_LOSS) || t->op[s] == MGC_LEAF) continue;
-        if (t->op[s] == MGC_DOT || t->op[s] >= MGC_MSE) {
+        if (t->op[s] == MGC_DOT || mgc__is_kernel(t->op[s])) {
             uint32_t count = t->op[s] == MGC_DOT ? t->b[s] : t->losses[t->b[s]].count;
             for (uint32_t i = 0; i < count; i++) t->flags[t->edges[t->a[s] + i]] |= FROM_LOSS;
         } else {
@@ -238,7 +239,7 @@ static const uint32_t *slot_children(const mgc_tape *t, uint32_t s, uint32_t *co
         *count = t->b[s];
         return t->edges + t->a[s];
     }
-    if (op >= MGC_MSE) {
+    if (mgc__is_kernel(op)) {
         *count = t->losses[t->b[s]].count;
         return t->edges + t->a[s];
     }
@@ -823,8 +824,19 @@ static void dense_backward(mgc_tape *t, uint32_t tail) {
         for (size_t k = 0; k < weights; k++) g[d->w[k]] = d->gw[k];
 }
 
-static void forward(mgc_tape *t) {
+/* a select's row, or 0 when its index names none */
+static inline int select_row(const mgc_tape *t, uint32_t s, uint32_t *row) {
+    const uint32_t *c = t->edges + t->a[s];
+    uint32_t rows = t->losses[t->b[s]].count - 1;
+    if (!mgc__select_row(t->value[c[rows]], rows, row)) return 0;
+    *row = c[*row];
+    return 1;
+}
+
+/* 0, or 1 when a select's index named no row (its value is NaN then) */
+static int forward(mgc_tape *t) {
     double *v = t->value;
+    int bad = 0;
     for (uint32_t k = 0; k < t->step_count; k++) {
         uint32_t s = t->steps[k];
         int op = t->op[s];
@@ -836,7 +848,15 @@ static void forward(mgc_tape *t) {
             dot_group_forward(t, s);
         } else if (op == MGC_DOT) {
             v[s] = mgc__dot_forward(t->edges + t->a[s], t->b[s], tape_slot, t);
-        } else if (op >= MGC_MSE) {
+        } else if (op == MGC_SELECT) {  /* one read, not a gather of every row */
+            uint32_t row;
+            if (select_row(t, s, &row)) {
+                v[s] = v[row];
+            } else {
+                v[s] = NAN;
+                bad = 1;
+            }
+        } else if (mgc__is_kernel(op)) {
             const mgc_loss *loss = &t->losses[t->b[s]];
             const uint32_t *child = t->edges + t->a[s];
             for (uint32_t i = 0; i < loss->count; i++) t->scratch[i] = v[child[i]];
@@ -845,6 +865,7 @@ static void forward(mgc_tape *t) {
             v[s] = mgc__forward(op, v[t->a[s]], t->b[s] == NO_SLOT ? 0.0 : v[t->b[s]]);
         }
     }
+    return bad;
 }
 
 /* slot s's rule, backward, unless the loss does not reach it */
@@ -854,13 +875,18 @@ static void slot_backward(mgc_tape *t, uint32_t s) {
     if (!(t->flags[s] & FROM_LOSS)) return;
     if (op == MGC_DOT) {
         mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
-    } else if (op >= MGC_MSE) {
+    } else if (op == MGC_SELECT) {
+        uint32_t row;
+        if (select_row(t, s, &row)) g[row] += g[s];
+    } else if (op == MGC_SHIFT) {
+        return;  /* a softmax's shift: a constant to backward */
+    } else if (mgc__is_kernel(op)) {
         const mgc_loss *loss = &t->losses[t->b[s]];
         const uint32_t *child = t->edges + t->a[s];
         double *gathered = t->scratch, *grads = t->scratch + loss->count;
         for (uint32_t i = 0; i < loss->count; i++) gathered[i] = v[child[i]];
         memset(grads, 0, loss->count * sizeof(double));
-        mgc__loss_backward(loss, gathered, g[s], grads);
+        mgc__loss_backward(loss, gathered, v[s], g[s], grads);
         for (uint32_t i = 0; i < loss->count; i++) g[child[i]] += grads[i];
     } else {
         uint32_t a = t->a[s], b = t->b[s];
@@ -904,13 +930,18 @@ static int list_steps(mgc_tape *t) {
     return 0;
 }
 
-void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
+int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     mgc__lock();
     for (uint32_t i = 0; i < t->leaf_count; i++)
         t->value[t->leaf_slot[i]] = mgc__node(t->leaf_id[i])->data;
     for (uint32_t i = 0; i < t->input_count; i++)
         if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
-    forward(t);
+    int bad = forward(t);
+    for (uint32_t i = 0; i < t->output_count; i++) outputs[i] = t->value[t->output_slot[i]];
+    if (bad) {  /* no grads from a forward that had no number to give */
+        mgc__unlock();
+        return 1;
+    }
     backward(t);
     for (uint32_t i = 0; i < t->leaf_count; i++) {
         uint32_t slot = t->leaf_slot[i];
@@ -918,8 +949,8 @@ void mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
         if (slot == t->output_slot[0]) leaf->grad = 1.0;  /* a leaf loss: backward() sets the root */
         else if (t->flags[slot] & FROM_LOSS) leaf->grad += t->grad[slot];
     }
-    for (uint32_t i = 0; i < t->output_count; i++) outputs[i] = t->value[t->output_slot[i]];
     mgc__unlock();
+    return 0;
 }
 
 size_t mgc_tape_slots(const mgc_tape *tape) { return tape->slots; }

@@ -33,7 +33,8 @@ _one_core_build()
 from . import losses, nn, optim, viz
 from .compile import TracerWarning, compile
 from .engine import Value
-from .fused import dot
+from .fused import Linear, dot, embedding, logsumexp, select, softmax
 
-__all__ = ["TracerWarning", "Value", "compile", "dot", "losses", "nn", "optim", "viz"]
+__all__ = ["Linear", "TracerWarning", "Value", "compile", "dot", "embedding", "logsumexp",
+           "losses", "nn", "optim", "select", "softmax", "viz"]
 __version__ = "0.1.0"

@@ -229,8 +229,10 @@ class CompiledStep:
         if traced_at != generation():
             traced_at, tape, extra_shape, output_count = self._retrace(signature, examples)
         outputs = np.empty(output_count)  # each call its own: threads may share a step
-        lib.mgc_tape_run(tape, ffi.from_buffer("double[]", inputs),
-                         ffi.from_buffer("double[]", outputs))
+        if lib.mgc_tape_run(tape, ffi.from_buffer("double[]", inputs),
+                            ffi.from_buffer("double[]", outputs)):
+            raise IndexError("an embedding index among the inputs is not a row of its "
+                             "table (an integer in [0, rows)); no gradient was added")
         if extra_shape is None:
             return float(outputs[0])
         return float(outputs[0]), outputs[1:].reshape(extra_shape)

@@ -23,7 +23,8 @@ _OP_TEXT = {lib.MGC_LEAF: '', _ADD: '+', _MUL: '*', _SUB: '-', _DIV: '/', _NEG: 
             _POWV: '**', _RELU: 'ReLU', _TANH: 'tanh', _EXP: 'exp', _LOG: 'log',
             _SIGMOID: 'sigmoid', lib.MGC_DOT: 'dot', lib.MGC_MSE: 'mse', lib.MGC_HINGE: 'hinge',
             lib.MGC_L2: 'l2', lib.MGC_BCE: 'bce', lib.MGC_SOFTMAX_CE: 'softmax_ce',
-            lib.MGC_SOFTMAX_CE_PROBS: 'softmax_ce'}
+            lib.MGC_SOFTMAX_CE_PROBS: 'softmax_ce', lib.MGC_LOGSUMEXP: 'logsumexp',
+            lib.MGC_SELECT: 'select', lib.MGC_SHIFT: 'shift', lib.MGC_SOFTMAX: 'softmax'}
 NODE_BYTES = lib.mgc_node_bytes()
 
 # Value's C base: a facade holds its node's id, and releases the node when it dies

@@ -1,8 +1,12 @@
-"""Fused nodes: a neuron's sum as one node, dense layers built in one C call.
+"""Fused nodes: a neuron's sum as one node, dense layers built in one C call, a
+stable softmax, and an embedding lookup whose row is a Value.
 
-These are the engine primitives microgradc.nn is made of; each gives the
-numbers micrograd's unfused graph would, without a Python call per scalar.
+These are the engine primitives microgradc.nn and the examples are made of; each
+gives the numbers micrograd's unfused graph would (softmax and logsumexp: torch's),
+without a Python call per scalar.
 """
+import operator
+
 from ._core import ffi, lib
 from .engine import Value, _node, _Operands
 
@@ -80,3 +84,103 @@ class Dense:
     def zero_grad(self):
         """Set every parameter's grad to 0.0, in one C call."""
         lib.mgc_zero_grad(self._ids, len(self._parameters))
+
+
+def _ids_out(status, ids, what):
+    if status:
+        raise MemoryError(f"microgradc: out of memory building {what}")
+    return [_node(i) for i in ids]
+
+
+def logsumexp(values):
+    """log(sum of exp(v) for v in values) as one node (_op 'logsumexp'), computed as
+    torch.logsumexp does: shifted by the max, so no logit overflows. The max is part of
+    the node, not a number read from .data, so a compiled step recomputes it. Raises
+    ValueError for no values."""
+    with _Operands((values, "a value")) as (ids,):
+        if not ids:
+            raise ValueError("logsumexp of nothing")
+        return _node(lib.mgc_logsumexp(ids, len(ids)))
+
+
+def softmax(values):
+    """softmax(values) as a list of Values, torch's stable softmax built in one C call:
+    m = max(values) (a node, _op 'shift', which passes no gradient on: the softmax does
+    not depend on it), d[i] = v[i] - m, and out[i] = exp(d[i] - logsumexp(d)) (_op
+    'softmax'). Right to the last bits for logits of any size, in O(len(values)) nodes
+    and work; the shift is in the graph, not read from .data, so a compiled step
+    recomputes it for every input. Raises ValueError for no values."""
+    with _Operands((values, "a value")) as (ids,):
+        if not ids:
+            raise ValueError("softmax of nothing")
+        out = ffi.new("mgc_id[]", len(ids))
+        return _ids_out(lib.mgc_softmax(ids, len(ids), out), out, "a softmax")
+
+
+def embedding(table, index):
+    """Row `index` of table (a list of equal-length rows of Values or numbers), as a list.
+
+    index an int: the row's own Values, as table[index] (nothing is made). index a Value
+    holding a row number: one node per column (_op 'select') that reads the row the
+    index holds whenever the graph runs, so a compiled step whose token ids are inputs
+    looks up each call's rows; the gradient goes to that row alone. Raises IndexError
+    for a row that is not in the table, TypeError for an index that is neither.
+    """
+    rows = [list(row) for row in table]
+    if not rows or not rows[0] or any(len(row) != len(rows[0]) for row in rows):
+        raise ValueError("embedding needs a table of equal-length, nonempty rows")
+    if not isinstance(index, Value):
+        if isinstance(index, bool) or not hasattr(index, '__index__'):
+            raise TypeError(f"an embedding index must be an int or a Value, not "
+                            f"{type(index).__name__}")
+        k = operator.index(index)
+        if not 0 <= k < len(rows):
+            raise IndexError(f"embedding row {k} is not in a table of {len(rows)} rows")
+        return rows[k]
+    k = lib.mgc_data(index._id)  # a check, not a decision a trace freezes
+    if not (0 <= k < len(rows) and k == int(k)):
+        raise IndexError(f"embedding index {k} is not a row of a table of {len(rows)} rows")
+    cols = len(rows[0])
+    with _Operands(((v for row in rows for v in row), "a table entry")) as (ids,):
+        out = ffi.new("mgc_id[]", cols)
+        return _ids_out(lib.mgc_select(ids, len(rows), cols, index._id, out), out,
+                        "an embedding lookup")
+
+
+def select(values, index):
+    """values[index] for an int index; for a Value index, one node (_op 'select') that
+    reads the entry the index holds whenever the graph runs, as embedding does for a
+    row: the target of a loss whose labels are inputs of a compiled step. Raises
+    IndexError for an index that is not in values."""
+    return embedding([[v] for v in values], index)[0]
+
+
+class Linear:
+    """A layer without biases over fixed weight rows: out[j] = dot(weights[j], x), as
+    microgpt's linear(x, w), built by one C call per input.
+
+    weights: a list of rows of Values, all of one length; the Linear holds them, so the
+    ids it hands C always have an owner. Raises ValueError for ragged or empty rows,
+    TypeError for a weight that is not a Value.
+    """
+
+    def __init__(self, weights):
+        self.weights = tuple(tuple(row) for row in weights)
+        if not self.weights or not self.weights[0] or any(
+                len(row) != len(self.weights[0]) for row in self.weights):
+            raise ValueError("Linear needs equal-length, nonempty weight rows")
+        for row in self.weights:
+            for w in row:
+                if not isinstance(w, Value):
+                    raise TypeError(f"weights must be Values, not {type(w).__name__}")
+        self.nout, self.nin = len(self.weights), len(self.weights[0])
+        self._ids = ffi.new("mgc_id[]", [w._id for row in self.weights for w in row])
+
+    def __call__(self, x):
+        """[dot(row, x) for row in weights] for inputs x (Values or real numbers)."""
+        out = ffi.new("mgc_id[]", self.nout)
+        with _Operands((x, "an input")) as (x_ids,):
+            if len(x_ids) != self.nin:
+                raise ValueError(f"expected {self.nin} inputs, got {len(x_ids)}")
+            status = lib.mgc_linear(self._ids, self.nout, self.nin, x_ids, out)
+        return _ids_out(status, out, "a layer")

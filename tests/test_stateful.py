@@ -1,7 +1,8 @@
 """A model-based stateful test of the public API against a pure-Python reference.
 
 Hypothesis drives random sequences of: leaves and every elementwise op, fused dots,
-layers, MLPs and losses fed lists, tuples, generators and numpy rows, dropping
+layers, MLPs, losses, softmaxes and embedding lookups (a Value choosing the row) fed
+lists, tuples, generators and numpy rows, dropping
 references, the garbage collector, backward(), optimizer steps, changes to
 parameter lists and model weights after use, compiling and replaying, and state
 dicts. A reference with micrograd's semantics (below: each node remembers its
@@ -140,6 +141,58 @@ def ref_loss(name, preds, labels):
     for s, y in zip(preds, labels):
         total = total + max(1.0 + s.data * -y.data, 0.0)
     return Ref.fused(preds + labels, total * (1.0 / n), rule)
+
+
+def _exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def ref_softmax(zs):
+    """softmax as microgradc builds it (torch's formulas): a shift node (the max, passing
+    no grad), d = z - shift, one logsumexp node over d, and exp(d - lse) a value; each
+    node with its own local rule."""
+    zs = [lift(z) for z in zs]
+    top = zs[0].data
+    for z in zs[1:]:
+        if z.data > top or z.data != z.data:
+            top = z.data
+    shift = Ref.fused(zs, top, lambda g: None)
+    ds = [z - shift for z in zs]
+    lse_shift = max(d.data for d in ds) if all(d.data == d.data for d in ds) else math.nan
+    lse_shift = 0.0 if math.isinf(lse_shift) else lse_shift
+    total = 0.0
+    for d in ds:
+        total += _exp(d.data - lse_shift)
+    lse_data = (math.log(total) if total > 0 else -math.inf) + lse_shift
+
+    def lse_rule(g):
+        for d in ds:
+            d.grad += g * _exp(d.data - lse.data)
+    lse = Ref.fused(ds, lse_data, lse_rule)
+    out = []
+    for d in ds:
+        p = Ref(_exp(d.data - lse.data), (d, lse))
+
+        def rule(d=d, p=p):
+            d.grad += p.data * p.grad
+            lse.grad += -(p.data * p.grad)
+        p.rule = rule
+        out.append(p)
+    return out
+
+
+def ref_select(column, index):
+    """column[index] as a node whose rule reads the index when backward runs."""
+    column = [lift(c) for c in column]
+
+    def rule(g):
+        k = index.data
+        if 0 <= k < len(column) and k == int(k):
+            column[int(k)].grad += g
+    return Ref.fused(column + [index], column[int(index.data)].data, rule)
 
 
 def _add_rule(a, b, out):
@@ -296,6 +349,30 @@ class EngineAgainstReference(RuleBasedStateMachine):
             ours = getattr(mg.losses, loss)(feed(kind, preds), feed(kind, ts))
         ref = ref_loss(loss, refs, ts)
         self.pairs.append((ours, ref))
+
+    @rule(picks=st.lists(INDEX, min_size=1, max_size=4), kind=CONTAINER)
+    def softmax(self, picks, kind):
+        if not self.pairs:
+            return
+        chosen = [self.pick(i) for i in picks]
+        ours = mg.softmax(feed(kind, [v for v, _ in chosen]))
+        self.pairs.extend(zip(ours, ref_softmax([r for _, r in chosen])))
+
+    @rule(picks=st.lists(INDEX, min_size=1, max_size=6), cols=st.integers(1, 2),
+          row=st.integers(0, 5), kind=CONTAINER)
+    def embedding(self, picks, cols, row, kind):
+        """A table of held Values (repeats allowed), a row chosen by a new leaf."""
+        if not self.pairs:
+            return
+        entries = [self.pick(i) for i in picks]
+        rows = max(len(entries) // cols, 1)
+        entries = (entries * cols)[:rows * cols]
+        table = [entries[r * cols:(r + 1) * cols] for r in range(rows)]
+        index, index_ref = Value(row % rows), Ref(row % rows)
+        self.pairs.append((index, index_ref))
+        ours = mg.embedding((feed(kind, [v for v, _ in line]) for line in table), index)
+        refs = [ref_select([line[j][1] for line in table], index_ref) for j in range(cols)]
+        self.pairs.extend(zip(ours, refs))
 
     # -- lifetimes -------------------------------------------------------------
 
