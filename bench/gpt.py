@@ -18,11 +18,21 @@ times one step times the same work as one that times a hundred. --quick uses
       recursive topological sort; micrograd 0.1.0's Value has no log or exp),
       written out here as MicrogptValue; its column runs where micrograd is
       installed, as every micrograd column does;
-  drop-in: the very same model and training code, on microgradc.engine.Value.
+  drop-in: the very same model and training code, on microgradc.engine.Value;
+  nn: examples/gpt.py, the model written the microgradc way (Linear layers, fused
+      dots, softmax and log-softmax nodes; microgradc.optim.Adam), eager;
+  compiled: the same, its step traced by microgradc.compile with the tokens as
+      inputs (one trace here: every name has one length), replayed in C;
+  torch: the same model, weights (the same draws from the same seed) and training in
+      PyTorch, float64, on one thread: a document's positions as one batch of (n, 16)
+      tensors, attention under a causal mask, F.cross_entropy, torch.optim.Adam (its
+      step count restarted with microgpt's bias correction); its losses match
+      microgpt's own Value's to rounding.
 """
 import math
 import random
 import string
+import time
 
 from .timing import Metric, Workload, training_sample
 
@@ -250,7 +260,125 @@ def drop_in_setup(docs):
     return microgpt(Value, docs)
 
 
-SETUPS = {'micrograd': micrograd_setup, 'drop-in': drop_in_setup}
+def torch_setup(docs, seed=0):
+    """microgpt's model and training in PyTorch, float64, on the threads torch has (one:
+    load_engines sets it), its weights drawn as microgpt() draws them: a document's
+    positions go through as one batch, (n, 16) tensors, attention under a causal mask;
+    F.cross_entropy; torch.optim.Adam. Returns (step(k), facts); step(k) trains on
+    document k (cycled) and returns the loss as a float."""
+    import torch
+    import torch.nn.functional as F
+    rng = random.Random(seed)
+
+    # tokenizer: the data's characters, and BOS
+    uchars = sorted(set(''.join(docs)))
+    BOS = len(uchars)
+    vocab_size = len(uchars) + 1
+
+    # parameters, drawn from rng in microgpt()'s order, each matrix row by row
+    n_layer = 1
+    n_embd = 16
+    block_size = 16
+    n_head = 4
+    head_dim = n_embd // n_head
+
+    def matrix(nout, nin, std=0.08):
+        rows = [[rng.gauss(0, std) for _ in range(nin)] for _ in range(nout)]
+        return torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+    state_dict = {'wte': matrix(vocab_size, n_embd), 'wpe': matrix(block_size, n_embd),
+                  'lm_head': matrix(vocab_size, n_embd)}
+    for i in range(n_layer):
+        state_dict[f'layer{i}.attn_wq'] = matrix(n_embd, n_embd)
+        state_dict[f'layer{i}.attn_wk'] = matrix(n_embd, n_embd)
+        state_dict[f'layer{i}.attn_wv'] = matrix(n_embd, n_embd)
+        state_dict[f'layer{i}.attn_wo'] = matrix(n_embd, n_embd)
+        state_dict[f'layer{i}.mlp_fc1'] = matrix(4 * n_embd, n_embd)
+        state_dict[f'layer{i}.mlp_fc2'] = matrix(n_embd, 4 * n_embd)
+    positions = torch.arange(block_size)
+    causal = torch.ones(block_size, block_size, dtype=torch.bool).tril()
+
+    # the model, over a document's n positions at once
+    def rmsnorm(x):
+        ms = (x * x).mean(dim=-1, keepdim=True)
+        return x * (ms + 1e-5) ** -0.5
+
+    def heads(x, w):
+        """x's projection by w, as (n_head, n, head_dim)."""
+        return F.linear(x, w).view(len(x), n_head, head_dim).transpose(0, 1)
+
+    def gpt(token_ids):
+        n = len(token_ids)
+        tok_emb = F.embedding(token_ids, state_dict['wte'])
+        pos_emb = F.embedding(positions[:n], state_dict['wpe'])
+        x = tok_emb + pos_emb
+        x = rmsnorm(x)
+        for li in range(n_layer):
+            # 1) multi-head attention, each position attending to itself and those before
+            x_residual = x
+            x = rmsnorm(x)
+            q = heads(x, state_dict[f'layer{li}.attn_wq'])
+            k = heads(x, state_dict[f'layer{li}.attn_wk'])
+            v = heads(x, state_dict[f'layer{li}.attn_wv'])
+            attn_logits = q @ k.transpose(1, 2) / head_dim ** 0.5
+            attn_weights = attn_logits.masked_fill(~causal[:n, :n], float('-inf')).softmax(dim=-1)
+            x_attn = (attn_weights @ v).transpose(0, 1).reshape(n, n_embd)
+            x = F.linear(x_attn, state_dict[f'layer{li}.attn_wo']) + x_residual
+            # 2) MLP
+            x_residual = x
+            x = rmsnorm(x)
+            x = F.linear(x, state_dict[f'layer{li}.mlp_fc1']).relu()
+            x = F.linear(x, state_dict[f'layer{li}.mlp_fc2']) + x_residual
+        return F.linear(x, state_dict['lm_head'])
+
+    learning_rate = 0.01
+    opt = torch.optim.Adam(state_dict.values(), lr=learning_rate, betas=(0.85, 0.99), eps=1e-8)
+
+    def step(k):
+        step_num = k % NUM_STEPS
+
+        # one document, tokenized, BOS on both sides
+        doc = docs[k % len(docs)]
+        tokens = [BOS] + [uchars.index(ch) for ch in doc] + [BOS]
+        n = min(block_size, len(tokens) - 1)
+        tokens = torch.tensor(tokens[:n + 1])
+
+        # forward, the mean loss of each next token, backward
+        loss = F.cross_entropy(gpt(tokens[:-1]), tokens[1:])
+        opt.zero_grad()
+        loss.backward()
+
+        # Adam update; microgpt's bias correction restarts with its step_num, so the
+        # step count does too (each sample's step(0), and every NUM_STEPS steps)
+        if step_num == 0:
+            for state in opt.state.values():
+                state['step'].zero_()
+        opt.param_groups[0]['lr'] = learning_rate * (1 - step_num / NUM_STEPS)
+        opt.step()
+
+        return loss.item()
+
+    return step, {'threads': torch.get_num_threads()}
+
+
+def example_setup(docs, compiled, seed=0):
+    """examples/gpt.py's model and trainer (fused layers, softmax and loss; compiled: the
+    step traced once per name length), its weights drawn as microgpt() draws them.
+    Returns (step(k), facts); with compiled, facts hold the first step's time, trace
+    included, and the program's size."""
+    from examples.gpt import GPT, Tokenizer, trainer
+    tokenizer = Tokenizer(docs)
+    model = GPT(tokenizer.vocab_size, seed)
+    step = trainer(model, tokenizer, docs, NUM_STEPS, compiled=compiled)
+    if not compiled:
+        return step, {}
+    start = time.perf_counter()
+    step(0)  # traces the documents' one length, and trains a step
+    return step, {'compile_s': time.perf_counter() - start, 'slots': step.traced.slots}
+
+
+SETUPS = {'micrograd': micrograd_setup, 'drop-in': drop_in_setup,
+          'nn': lambda docs: example_setup(docs, compiled=False),
+          'compiled': lambda docs: example_setup(docs, compiled=True), 'torch': torch_setup}
 
 
 def workload(quick):
@@ -268,6 +396,7 @@ def workload(quick):
         metrics=[
             Metric('step_s', 'step (ms)', scale=1e3, chart=True),
             Metric('step_s_gc_paused', 'step, collector paused (ms)', scale=1e3),
+            Metric('compile_s', 'first step, with its trace (ms)', scale=1e3, ratios=False),
         ],
         measures={engine: measure(setup) for engine, setup in SETUPS.items()},
     )

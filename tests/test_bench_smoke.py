@@ -49,15 +49,16 @@ def test_bench_writes_table_and_json_and_reports_a_missing_engine_with_its_insta
     assert 'no chart' in out
 
 
-def test_bench_times_a_microgpt_step_on_micrograd_and_drop_in_and_charts_only_its_speedup(
+def test_bench_times_a_microgpt_step_on_every_engine_with_gpt_code_and_charts_only_its_speedup(
         tmp_path, capsys):
     main(['--quick', '--only', 'gpt', '--repeats', '1', '--out', str(tmp_path)])
 
     assert 'microgpt step' in capsys.readouterr().out
     gpt = json.loads((tmp_path / 'results.json').read_text())['workloads']['gpt']
-    assert set(gpt['samples']) == {'micrograd', 'drop-in'}  # the engines with gpt code
-    assert gpt['medians']['micrograd']['step_s'] > 0
-    assert gpt['medians']['drop-in']['step_s'] > 0
+    engines = {'micrograd', 'drop-in', 'nn', 'compiled', 'torch'}  # the engines with gpt code
+    assert set(gpt['samples']) == engines
+    assert all(gpt['medians'][engine]['step_s'] > 0 for engine in engines)
+    assert gpt['medians']['compiled']['compile_s'] > 0
     assert png_width(tmp_path / 'speedup.png') == 924  # the speedup panel alone, 8.4 in at 110 dpi
 
 
