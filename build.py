@@ -47,13 +47,14 @@ def cdef_text():
 def compile_args():
     """Optimised, strict float64 (no fast-math); sanitized on request."""
     # no contraction into fused multiply-adds: sums must round as Python's do
-    args = ["-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off", "-Wall", "-Wextra"]
-    link = []
+    args = ["-std=c11", "-O2", "-fno-fast-math", "-ffp-contract=off", "-Wall", "-Wextra",
+            "-pthread"]
+    link = ["-pthread"]  # the worker threads of a compiled step (csrc/pool.c)
     if os.environ.get("MICROGRADC_SANITIZE") == "1":
         sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                     "-fno-omit-frame-pointer", "-g"]
-        args = ["-std=c11", "-O1", "-ffp-contract=off", "-Wall", "-Wextra"] + sanitize
-        link = sanitize
+        args = ["-std=c11", "-O1", "-ffp-contract=off", "-Wall", "-Wextra", "-pthread"] + sanitize
+        link = sanitize + ["-pthread"]
     return args, link
 
 
@@ -103,5 +104,5 @@ ffibuilder.set_source(
     include_dirs=[str(CSRC.relative_to(ROOT))],
     extra_compile_args=_args,
     extra_link_args=_link,
-    libraries=["m"],
+    libraries=["m", "pthread"],
 )

@@ -11,6 +11,7 @@ update (lr 1e-2); ReLU hidden layer, linear outputs.
       code on microgradc's Value and MLP, with Value.exp and Value.log;
   nn: microgradc.nn.MLP, losses.softmax_cross_entropy (class indices), optim.Adam;
   compiled: that loss traced by microgradc.compile, the labels as one-hot rows;
+      compiled-threads: the same with compile(..., threads=2);
   torch: Sequential(Linear, ReLU, ..., Linear), F.cross_entropy, torch.optim.Adam, on
       one thread; torch-threads: the same on PyTorch's default number of threads;
   limit: the same forward and backward as numpy matrix products on one thread
@@ -126,8 +127,9 @@ def nn_setup(sizes, batches):
     return step, {}
 
 
-def compiled_setup(sizes, batches):
-    """nn_setup's loss traced by microgradc.compile; returns (step(k), facts)."""
+def compiled_setup(sizes, batches, threads=1):
+    """nn_setup's loss traced by microgradc.compile (its dense kernels on `threads`
+    threads); returns (step(k), facts)."""
     import microgradc as mg
     model = mg.nn.MLP(sizes[0], sizes[1:])
     opt = mg.optim.Adam(model.parameters(), lr=LR)
@@ -137,7 +139,7 @@ def compiled_setup(sizes, batches):
         return mg.losses.softmax_cross_entropy([model(image) for image in images], one_hot)
 
     start = perf_counter()
-    traced = mg.compile(loss_fn, *batches[0])
+    traced = mg.compile(loss_fn, *batches[0], threads=threads)
     facts = {'compile_s': perf_counter() - start, 'slots': traced.slots}
 
     def step(k):
@@ -145,6 +147,11 @@ def compiled_setup(sizes, batches):
         opt.step()
         opt.zero_grad()
     return step, facts
+
+
+def compiled_threads_setup(sizes, batches):
+    """compiled_setup with the dense kernels on two threads (the bench machine's cores)."""
+    return compiled_setup(sizes, batches, threads=2)
 
 
 def torch_setup(sizes, batches):
@@ -215,7 +222,8 @@ def limit_setup(sizes, batches):
 
 
 SETUPS = {'micrograd': micrograd_setup, 'drop-in': drop_in_setup, 'nn': nn_setup,
-          'compiled': compiled_setup, 'torch': torch_setup, 'torch-threads': torch_threads_setup,
+          'compiled': compiled_setup, 'torch': torch_setup,
+          'compiled-threads': compiled_threads_setup, 'torch-threads': torch_threads_setup,
           'limit': limit_setup}
 
 

@@ -48,6 +48,8 @@ ENGINES = (
            ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
     Engine('torch', "PyTorch eager, float64, one thread (torch.set_num_threads(1))",
            ('torch',), 'torch', 'pip install "torch>=2.13"'),
+    Engine('compiled-threads', "the compiled step with compile(..., threads=2): the dense "
+           "kernels split over two threads", ('microgradc',), 'microgradc', MICROGRADC_INSTALL),
     Engine('torch-threads', "the same on PyTorch's default number of threads",
            ('torch',), 'torch', 'pip install "torch>=2.13"'),
     Engine('limit', "the same step as numpy matrix products on one thread (threadpoolctl): "

@@ -9,7 +9,8 @@ import textwrap
 from .engines import BASELINES
 
 COLORS = {'micrograd': 'tab:gray', 'drop-in': 'tab:blue', 'nn': 'tab:orange',
-          'compiled': 'tab:green', 'torch': 'tab:red', 'torch-threads': 'tab:purple',
+          'compiled': 'tab:green', 'torch': 'tab:red', 'compiled-threads': 'tab:olive',
+          'torch-threads': 'tab:purple',
           'limit': 'black'}
 
 

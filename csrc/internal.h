@@ -172,6 +172,32 @@ mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children);
 /* a node of op over children a and b (0 = absent), as mgc_binary makes it */
 mgc_id mgc__make(int op, mgc_id a, mgc_id b);
 
+/* ----------------------------------------------------------------------------
+ * worker threads (pool.c): fn(context, part, parts) runs for part = 0 ... parts-1,
+ * part 0 on the caller; the parts must write disjoint outputs */
+
+typedef struct mgc_pool mgc_pool;
+typedef void (*mgc_pool_task)(void *context, uint32_t part, uint32_t parts);
+
+/* parts - 1 workers; NULL if parts < 2, or when they could not be started */
+mgc_pool *mgc__pool_new(uint32_t parts);
+void mgc__pool_free(mgc_pool *pool);
+/* every part of fn, returning when all are done (a NULL pool, or one made before a
+ * fork, runs fn(context, 0, 1) on the caller) */
+void mgc__pool_run(mgc_pool *pool, mgc_pool_task fn, void *context);
+/* how many parts a run splits into: 1 without a pool */
+uint32_t mgc__pool_parts(const mgc_pool *pool);
+
+/* the range [*from, *to) of part of parts over n items, in steps of unit */
+static inline void mgc__part_range(uint32_t n, uint32_t unit, uint32_t part, uint32_t parts,
+                                   uint32_t *from, uint32_t *to) {
+    uint32_t units = (n + unit - 1) / unit;
+    uint32_t a = (uint32_t)((uint64_t)units * part / parts) * unit;
+    uint32_t b = (uint32_t)((uint64_t)units * (part + 1) / parts) * unit;
+    *from = a < n ? a : n;
+    *to = b < n ? b : n;
+}
+
 /* an arena node's value or grad, as ops.h's kernels reach a child */
 static inline double *mgc__node_slot(void *unused, uint32_t id, int grad) {
     (void)unused;

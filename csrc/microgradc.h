@@ -183,6 +183,12 @@ size_t mgc_tape_slots(const mgc_tape *tape);
 size_t mgc_tape_python_ops(const mgc_tape *tape);
 /* dense blocks: one layer applied to several rows, each row run as one kernel */
 size_t mgc_tape_dense_blocks(const mgc_tape *tape);
+/* threads for the dense blocks' kernels, 1 = the caller's alone. Each output is
+ * computed by one thread in its fixed order, so a run gives the same bits for any
+ * number; a tape used in a fork's child runs there on the caller alone. 0, or -1
+ * when the threads could not be started (then the tape keeps its old ones) */
+int mgc_tape_set_threads(mgc_tape *tape, size_t threads);
+size_t mgc_tape_threads(const mgc_tape *tape);
 void mgc_tape_free(mgc_tape *tape);
 
 /* ---------------------------------------------------------------------------

@@ -86,6 +86,8 @@ struct mgc_tape {
     uint32_t step_count;
     uint32_t *steps;             /* what a run does, in order (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
+    mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
+    uint32_t threads;            /* 1 + the pool's workers */
 };
 
 static double *tape_slot(void *tape, uint32_t slot, int grad) {
@@ -128,6 +130,7 @@ void mgc_tape_free(mgc_tape *tape) {
     free(tape->member);
     free(tape->row_scratch);
     free(tape->steps);
+    mgc__pool_free(tape->pool);
     free(tape);
 }
 
@@ -496,6 +499,7 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
     if (output_count == 0 || output_count > UINT32_MAX || input_count > UINT32_MAX) return NULL;
     mgc_tape *t = calloc(1, sizeof *t);
     if (!t) return NULL;
+    t->threads = 1;
     mgc__lock();
     uint32_t epoch, count = 0;
     mgc_order order = mgc__order_borrow();
@@ -668,10 +672,11 @@ MGC_VECTOR static void block_forward(const double *restrict wt, const double *re
 }
 
 /* gw[j][i] += x[r][i] * g[r][j], from the last row to the first: four neurons by
- * eight inputs at a time, their grads held in registers through all the rows */
+ * eight inputs at a time, their grads held in registers through all the rows. g's
+ * rows are ldg apart (nout for all the neurons, more for a share of them) */
 MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *restrict x,
                                           const double *restrict g, uint32_t rows, uint32_t nin,
-                                          uint32_t nout) {
+                                          uint32_t nout, uint32_t ldg) {
     uint32_t j = 0;
 #if TILE
     for (; j + 4 <= nout; j += 4) {
@@ -681,7 +686,7 @@ MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *res
             v4d a0 = LOAD4(w0 + i), c0 = LOAD4(w0 + i + 4), a1 = LOAD4(w1 + i), c1 = LOAD4(w1 + i + 4);
             v4d a2 = LOAD4(w2 + i), c2 = LOAD4(w2 + i + 4), a3 = LOAD4(w3 + i), c3 = LOAD4(w3 + i + 4);
             for (uint32_t r = rows; r-- > 0;) {
-                const double *xr = x + (size_t)r * nin + i, *gr = g + (size_t)r * nout + j;
+                const double *xr = x + (size_t)r * nin + i, *gr = g + (size_t)r * ldg + j;
                 v4d lo = LOAD4(xr), hi = LOAD4(xr + 4);
                 double g0 = gr[0], g1 = gr[1], g2 = gr[2], g3 = gr[3];
                 a0 = a0 + lo * g0; c0 = c0 + hi * g0;
@@ -695,12 +700,12 @@ MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *res
         for (; i < nin; i++)
             for (uint32_t q = j; q < j + 4; q++)
                 for (uint32_t r = rows; r-- > 0;)
-                    gw[(size_t)q * nin + i] = gw[(size_t)q * nin + i] + x[(size_t)r * nin + i] * g[(size_t)r * nout + q];
+                    gw[(size_t)q * nin + i] = gw[(size_t)q * nin + i] + x[(size_t)r * nin + i] * g[(size_t)r * ldg + q];
     }
 #endif
     for (; j < nout; j++)
         for (uint32_t r = rows; r-- > 0;)
-            axpy(gw + (size_t)j * nin, x + (size_t)r * nin, g[(size_t)r * nout + j], nin);
+            axpy(gw + (size_t)j * nin, x + (size_t)r * nin, g[(size_t)r * ldg + j], nin);
 }
 
 /* gx[r][i] += wn[j][i] * g[r][j], from the last neuron to the first: four rows by
@@ -735,11 +740,23 @@ MGC_VECTOR static void block_input_grads(double *restrict gx, const double *rest
             axpy(gx + (size_t)r * nin, wn + (size_t)j * nin, g[(size_t)r * nout + j], nin);
 }
 
-/* the weights of block d, as a run reads them: input-major, neuron-major, biases */
-static void gather_weights(const mgc_tape *t, mgc_dense *d) {
-    const double *v = t->value;
-    uint32_t nin = d->nin, nout = d->nout;
-    for (uint32_t j = 0; j < nout; j++) {
+
+/* the shares of a block's work that threads run (mgc__pool_run): each writes its
+ * own neurons' or rows' outputs, each computed as one thread would, so the bits
+ * are the same for any number of threads */
+typedef struct {
+    mgc_tape *t;
+    mgc_dense *d;
+} block_job;
+
+/* neurons [from, to) of the weights gathered: input-major, neuron-major, biases */
+static void gather_weights_part(void *context, uint32_t part, uint32_t parts) {
+    block_job *job = context;
+    mgc_dense *d = job->d;
+    const double *v = job->t->value;
+    uint32_t nin = d->nin, nout = d->nout, from, to;
+    mgc__part_range(nout, 1, part, parts, &from, &to);
+    for (uint32_t j = from; j < to; j++) {
         for (uint32_t i = 0; i < nin; i++) {
             double w = v[d->w[(size_t)j * nin + i]];
             d->wn[(size_t)j * nin + i] = w;
@@ -749,41 +766,79 @@ static void gather_weights(const mgc_tape *t, mgc_dense *d) {
     }
 }
 
-/* a block whose rows run together, forward: every row's dots from slot d->first on */
-static void block_rows_forward(mgc_tape *t, mgc_dense *d) {
-    uint32_t nin = d->nin;
-    gather_weights(t, d);
-    for (uint32_t r = 0; r < d->rows; r++) {
-        const uint32_t *xs = t->edges + t->a[d->first + r * d->nout] + nin;
+/* the weights of block d, as a run reads them */
+static void gather_weights(mgc_tape *t, mgc_dense *d) {
+    block_job job = {t, d};
+    gather_weights_part(&job, 0, 1);
+}
+
+/* rows [from, to) forward: their inputs gathered, then their sums */
+static void rows_forward_part(void *context, uint32_t part, uint32_t parts) {
+    block_job *job = context;
+    mgc_tape *t = job->t;
+    mgc_dense *d = job->d;
+    uint32_t nin = d->nin, nout = d->nout, from, to;
+    mgc__part_range(d->rows, 4, part, parts, &from, &to);
+    for (uint32_t r = from; r < to; r++) {
+        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
         double *x = d->x + (size_t)r * nin;
         for (uint32_t i = 0; i < nin; i++) x[i] = t->value[xs[i]];
     }
-    block_forward(d->wt, d->bv, d->x, t->value + d->first, d->rows, nin, d->nout);
+    if (to > from)
+        block_forward(d->wt, d->bv, d->x + (size_t)from * nin, t->value + d->first + (size_t)from * nout,
+                      to - from, nin, nout);
+}
+
+/* a block whose rows run together, forward: every row's dots from slot d->first on */
+static void block_rows_forward(mgc_tape *t, mgc_dense *d) {
+    block_job job = {t, d};
+    mgc__pool_run(t->pool, gather_weights_part, &job);
+    mgc__pool_run(t->pool, rows_forward_part, &job);
+}
+
+/* neurons [from, to) backward: their weights' and biases' grads, each in the eager order */
+static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
+    block_job *job = context;
+    mgc_dense *d = job->d;
+    double *g = job->t->grad;
+    const double *gout = g + d->first;
+    uint32_t nin = d->nin, nout = d->nout, rows = d->rows, from, to;
+    mgc__part_range(nout, 4, part, parts, &from, &to);
+    size_t lo = (size_t)from * nin, hi = (size_t)to * nin;
+    for (size_t k = lo; k < hi; k++) d->gw[k] = g[d->w[k]];
+    if (to > from) block_weight_grads(d->gw + lo, d->x, gout + from, rows, nin, to - from, nout);
+    for (size_t k = lo; k < hi; k++) g[d->w[k]] = d->gw[k];
+    if (d->has_bias)
+        for (uint32_t j = from; j < to; j++)
+            for (uint32_t r = rows; r-- > 0;) g[d->bias[j]] += gout[(size_t)r * nout + j];
+}
+
+/* rows [from, to) backward: their inputs' grads */
+static void input_grads_part(void *context, uint32_t part, uint32_t parts) {
+    block_job *job = context;
+    mgc_tape *t = job->t;
+    mgc_dense *d = job->d;
+    double *g = t->grad;
+    uint32_t nin = d->nin, nout = d->nout, from, to;
+    mgc__part_range(d->rows, 4, part, parts, &from, &to);
+    for (uint32_t r = from; r < to; r++) {
+        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+        for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
+    }
+    if (to > from)
+        block_input_grads(d->gx + (size_t)from * nin, d->wn, g + d->first + (size_t)from * nout,
+                          to - from, nin, nout);
+    for (uint32_t r = from; r < to; r++) {
+        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+        for (uint32_t i = 0; i < nin; i++) g[xs[i]] = d->gx[(size_t)r * nin + i];
+    }
 }
 
 /* the same block backward: each grad gets its contributions in the eager order */
 static void block_rows_backward(mgc_tape *t, mgc_dense *d) {
-    double *g = t->grad;
-    const double *gout = g + d->first;
-    uint32_t nin = d->nin, nout = d->nout, rows = d->rows;
-    size_t weights = (size_t)nout * nin;
-    for (size_t k = 0; k < weights; k++) d->gw[k] = g[d->w[k]];
-    block_weight_grads(d->gw, d->x, gout, rows, nin, nout);
-    for (size_t k = 0; k < weights; k++) g[d->w[k]] = d->gw[k];
-    if (d->has_bias)
-        for (uint32_t j = 0; j < nout; j++)
-            for (uint32_t r = rows; r-- > 0;) g[d->bias[j]] += gout[(size_t)r * nout + j];
-    if (d->need_gx) {
-        for (uint32_t r = 0; r < rows; r++) {
-            const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
-            for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
-        }
-        block_input_grads(d->gx, d->wn, gout, rows, nin, nout);
-        for (uint32_t r = 0; r < rows; r++) {
-            const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
-            for (uint32_t i = 0; i < nin; i++) g[xs[i]] = d->gx[(size_t)r * nin + i];
-        }
-    }
+    block_job job = {t, d};
+    mgc__pool_run(t->pool, weight_grads_part, &job);
+    if (d->need_gx) mgc__pool_run(t->pool, input_grads_part, &job);
 }
 
 static void dense_forward(mgc_tape *t, uint32_t s) {
@@ -958,3 +1013,18 @@ size_t mgc_tape_slots(const mgc_tape *tape) { return tape->slots; }
 size_t mgc_tape_python_ops(const mgc_tape *tape) { return tape->python_ops; }
 
 size_t mgc_tape_dense_blocks(const mgc_tape *tape) { return tape->dense_count; }
+
+int mgc_tape_set_threads(mgc_tape *tape, size_t threads) {
+    if (threads < 1 || threads > UINT32_MAX) return -1;
+    mgc_pool *pool = NULL;
+    if (threads > 1 && !(pool = mgc__pool_new((uint32_t)threads))) return -1;
+    mgc__lock();  /* no run is using the old pool */
+    mgc_pool *old = tape->pool;
+    tape->pool = pool;
+    tape->threads = (uint32_t)threads;
+    mgc__unlock();
+    mgc__pool_free(old);
+    return 0;
+}
+
+size_t mgc_tape_threads(const mgc_tape *tape) { return tape->threads; }

@@ -10,6 +10,7 @@ not from Python branches on data, and every call computes what fn would. While
 fn is traced, reading .data of an input or of a Value computed in fn warns
 (TracerWarning, once per line of code), as torch.jit.trace warns.
 """
+import numbers
 import threading
 import warnings
 
@@ -57,7 +58,10 @@ def _flatten(extra):
     return flat, (len(extra),) + (shapes.pop() if shapes else ())
 
 
-def compile(fn, *example_arrays):
+MAX_THREADS = 256
+
+
+def compile(fn, *example_arrays, threads=1):
     """Trace fn once on input Values shaped like example_arrays; return a CompiledStep,
     which takes arrays of those shapes only.
 
@@ -73,11 +77,31 @@ def compile(fn, *example_arrays):
     it is given; input i of a later call is the Value made for element i of the
     (flattened) arrays, wherever fn put it. Raises TypeError for a non-numeric array or
     a result that is not a Value; MemoryError if C ran out.
+
+    threads: how many threads run the dense layers' kernels (a layer applied to many
+    rows, such as a minibatch), split by rows or by neurons; the other ops run on the
+    caller's. Every number is computed by one thread in the order one thread would
+    use, so the results have the same bits for any count. step.threads changes it
+    later. After a fork, a step runs in the child on the calling thread alone.
     """
+    threads = _thread_count(threads)
     if not example_arrays:
-        return CompiledStep(fn, None)
+        return CompiledStep(fn, None, threads)
     arrays = [_numeric(a, i).copy() for i, a in enumerate(example_arrays)]
-    return CompiledStep(fn, arrays)
+    return CompiledStep(fn, arrays, threads)
+
+
+def _thread_count(threads):
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise TypeError(f"threads must be an int, not {type(threads).__name__}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be in [1, {MAX_THREADS}], got {threads}")
+    return int(threads)
+
+
+def _set_threads(tape, threads):
+    if lib.mgc_tape_set_threads(tape, threads):
+        raise MemoryError(f"microgradc: could not start {threads - 1} worker threads")
 
 
 class TracerWarning(UserWarning):
@@ -165,10 +189,10 @@ class CompiledStep:
     hand is used, as the eager graph would use it.
     """
 
-    def __init__(self, fn, arrays):
+    def __init__(self, fn, arrays, threads=1):
         """arrays: the example arrays (the step takes their shapes only), or None: traced
-        per shape signature, as calls come."""
-        self._fn, self._fixed = fn, arrays is not None
+        per shape signature, as calls come. threads: see compile()."""
+        self._fn, self._fixed, self._threads = fn, arrays is not None, threads
         self._traces = {}  # shape signature -> (example arrays, trace)
         self._last = None  # the signature of the last trace made or used
         if self._fixed:
@@ -180,6 +204,8 @@ class CompiledStep:
         another thread reads all of one trace or all of the other, never a mix."""
         traced_at = generation()  # read first: a change made while tracing is seen next call
         tape, extra_shape = _trace(self._fn, arrays)
+        if self._threads > 1:
+            _set_threads(tape, self._threads)
         output_count = 1 + (int(np.prod(extra_shape)) if extra_shape is not None else 0)
         traced = (traced_at, tape, extra_shape, output_count)
         self._traces[signature] = (arrays, traced)
@@ -201,6 +227,19 @@ class CompiledStep:
         """How many layers the program runs a row at a time, as dense kernels: a layer
         (the same weights) applied to several rows, such as a minibatch."""
         return lib.mgc_tape_dense_blocks(self._trace_of("dense_blocks"))
+
+    @property
+    def threads(self):
+        """How many threads run the dense kernels of every program of this step (see
+        compile()); set it to change them, with the same results to the bit."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, threads):
+        threads = _thread_count(threads)
+        for _, traced in list(self._traces.values()):
+            _set_threads(traced[1], threads)
+        self._threads = threads
 
     @property
     def traces(self):

@@ -38,7 +38,8 @@ def test_bench_writes_table_and_json_and_reports_a_missing_engine_with_its_insta
     assert 'torch is missing' in out and 'pip install "torch>=2.13"' in out
     results = json.loads((tmp_path / 'results.json').read_text())
     assert {engine['name'] for engine in results['engines']} == {
-        'micrograd', 'drop-in', 'nn', 'compiled', 'torch', 'torch-threads', 'limit'}
+        'micrograd', 'drop-in', 'nn', 'compiled', 'torch', 'compiled-threads', 'torch-threads',
+        'limit'}
     chain = results['workloads']['chain']
     assert set(chain['samples']) == {'micrograd', 'drop-in'}  # the engines with chain code
     assert chain['medians']['micrograd']['backward_s'].startswith('RecursionError')
@@ -146,7 +147,8 @@ def test_the_larger_mlp_runs_on_every_engine_but_micrograd_whose_cell_says_why(t
 
     large = json.loads((tmp_path / 'results.json').read_text())['workloads']['large']['medians']
     assert large['micrograd']['step_s'].startswith('not run')
-    for engine in ('drop-in', 'nn', 'compiled', 'torch', 'torch-threads', 'limit'):
+    for engine in ('drop-in', 'nn', 'compiled', 'torch', 'compiled-threads', 'torch-threads',
+                   'limit'):
         assert large[engine]['step_s'] > 0, engine
     out = capsys.readouterr().out
     assert 'not run: ~10 min a step' in out and 'limit / this' in out
