@@ -8,8 +8,8 @@ import signal
 
 import numpy as np
 import pytest
-
 from helpers import run_in_threads
+
 from microgradc import compile, losses
 from microgradc.nn import MLP
 from microgradc.optim import SGD
@@ -72,7 +72,7 @@ def test_a_steps_thread_count_can_change_between_calls_with_the_same_results():
 
 
 def test_a_lazy_step_gives_its_thread_count_to_every_shape_it_traces():
-    model, fn, X, one_hot = setup(33)
+    _, fn, X, one_hot = setup(33)
     threaded, plain = compile(fn, threads=3), compile(fn)
     for rows in (33, 5, 32):
         loss, scores = threaded(X[:rows], one_hot[:rows])
@@ -86,7 +86,7 @@ def test_a_lazy_step_gives_its_thread_count_to_every_shape_it_traces():
     (1.5, TypeError), (True, TypeError), ("2", TypeError), (None, TypeError),
 ])
 def test_a_thread_count_that_is_not_an_int_in_range_is_refused(bad, error):
-    model, fn, X, one_hot = setup(4)
+    _, fn, X, one_hot = setup(4)
     with pytest.raises(error, match="threads must be"):
         compile(fn, X, one_hot, threads=bad)
     step = compile(fn, X, one_hot, threads=2)
@@ -97,7 +97,7 @@ def test_a_thread_count_that_is_not_an_int_in_range_is_refused(bad, error):
 
 def test_a_threaded_step_run_in_a_forked_child_gives_the_parents_bits():
     """The workers are not in the child: the step runs there on the calling thread."""
-    model, fn, X, one_hot = setup(32)
+    _, fn, X, one_hot = setup(32)
     step = compile(fn, X, one_hot, threads=2)
     expected = step(X, one_hot)
     read, write = os.pipe()
@@ -139,7 +139,7 @@ def threads_of_this_process():
 
 
 def test_dropped_threaded_steps_leave_no_threads_behind():
-    model, fn, X, one_hot = setup(8)
+    _, fn, X, one_hot = setup(8)
     compile(fn, X, one_hot, threads=3)(X, one_hot)  # whatever a first use starts
     before = threads_of_this_process()
     for _ in range(30):
