@@ -16,11 +16,13 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-#define SPINS 2000               /* polls of the task counter before a worker sleeps */
+#define SPIN_NS 100000          /* how long a worker polls for the next task before it
+                                    sleeps: the tasks of one run come microseconds apart */
 
 struct mgc_pool {
     uint32_t parts;              /* workers + 1 (the caller) */
@@ -41,6 +43,31 @@ typedef struct {
     uint32_t part;
 } worker_arg;
 
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void pause_once(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* polls *word until it differs from seen, or SPIN_NS pass */
+static void spin_while_equal(const uint64_t *word, uint64_t seen) {
+    uint64_t start = 0;
+    for (uint32_t k = 0; __atomic_load_n(word, __ATOMIC_ACQUIRE) == seen; k++) {
+        pause_once();
+        if ((k & 63) == 63) {
+            uint64_t t = now_ns();
+            if (!start) start = t;
+            else if (t - start > SPIN_NS) return;
+        }
+    }
+}
+
 static void *worker(void *arg) {
     worker_arg self = *(worker_arg *)arg;
     free(arg);
@@ -48,14 +75,8 @@ static void *worker(void *arg) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t task;
-        int spins = 0;
-        while ((task = __atomic_load_n(&pool->task, __ATOMIC_ACQUIRE)) == seen && spins < SPINS) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            spins++;
-        }
-        if (task == seen) {
+        spin_while_equal(&pool->task, seen);
+        if ((task = __atomic_load_n(&pool->task, __ATOMIC_ACQUIRE)) == seen) {
             pthread_mutex_lock(&pool->mutex);
             while ((task = __atomic_load_n(&pool->task, __ATOMIC_ACQUIRE)) == seen && !pool->quit)
                 pthread_cond_wait(&pool->wake, &pool->mutex);
@@ -136,13 +157,7 @@ void mgc__pool_run(mgc_pool *pool, mgc_pool_task fn, void *context) {
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     fn(context, 0, pool->parts);
-    int spins = 0;
-    while (__atomic_load_n(&pool->busy, __ATOMIC_ACQUIRE) && spins < SPINS) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        spins++;
-    }
+    for (uint32_t k = 0; __atomic_load_n(&pool->busy, __ATOMIC_ACQUIRE) && k < 4096; k++) pause_once();
     if (__atomic_load_n(&pool->busy, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&pool->mutex);
         while (__atomic_load_n(&pool->busy, __ATOMIC_ACQUIRE)) pthread_cond_wait(&pool->idle, &pool->mutex);

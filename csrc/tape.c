@@ -57,6 +57,8 @@ typedef struct {
                                     order), their inputs distinct, every dot reached from
                                     the loss: all rows run as one block */
     double *x, *gx;              /* together: every row's inputs and their grads, row-major */
+    mgc_node **wnode, **bnode;   /* direct (see find_direct): the weights' and biases' nodes,
+                                    read and given their grads with no slot between; else NULL */
 } mgc_dense;
 
 struct mgc_tape {
@@ -70,7 +72,10 @@ struct mgc_tape {
     uint32_t *edges;             /* n-ary children as slots, node after node */
     mgc_loss *losses;            /* loss nodes' shapes; targets point into edges */
     uint32_t loss_count;
-    uint32_t leaf_count;         /* live leaves: data read, grad added back */
+    uint32_t leaf_count;         /* live leaves, held by the tape */
+    uint32_t loop_leaves;        /* the first ones, whose data each run copies into their
+                                    slots and whose slots' grads it adds back; the others
+                                    are the direct blocks' weights */
     uint32_t *leaf_slot;
     mgc_id *leaf_id;             /* held by the tape */
     uint32_t input_count;
@@ -125,6 +130,8 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->gw);
         free(d->x);
         free(d->gx);
+        free(d->wnode);
+        free(d->bnode);
     }
     free(tape->dense);
     free(tape->member);
@@ -456,6 +463,96 @@ static int find_dense(mgc_tape *t) {
     return status;
 }
 
+/* direct: a block whose rows run together and whose weights and biases are live
+ * leaves that no other slot reads and no output is. A run then reads them from
+ * their nodes into the block's arrays and adds their grads straight to the nodes:
+ * for a wide layer most of the tape's leaves, spared two passes through the slots.
+ * Their leaves move to the end of the leaf list, past t->loop_leaves. 0 or -1 */
+static int find_direct(mgc_tape *t) {
+    uint32_t slots = t->slots;
+    t->loop_leaves = t->leaf_count;
+    if (!t->dense_count) return 0;
+    uint32_t *owner = calloc(slots, sizeof(uint32_t));    /* 1 + the block of a weight */
+    uint32_t *leaf_of = calloc(slots, sizeof(uint32_t));  /* 1 + the leaf of a slot */
+    uint8_t *blocked = calloc(t->dense_count, 1);         /* 1: the block is not direct */
+    int status = owner && leaf_of && blocked ? 0 : -1;
+    for (uint32_t i = 0; i < t->leaf_count && status == 0; i++) leaf_of[t->leaf_slot[i]] = i + 1;
+    for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
+        mgc_dense *d = &t->dense[b];
+        size_t weights = (size_t)d->nout * d->nin;
+        blocked[b] |= !d->together;
+        for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
+            uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+            if (!leaf_of[slot]) blocked[b] = 1;
+            if (owner[slot] && owner[slot] != b + 1) blocked[b] = blocked[owner[slot] - 1] = 1;
+            owner[slot] = b + 1;
+        }
+    }
+    for (uint32_t s = 0; s < slots && status == 0; s++) {
+        uint32_t count, pair[2];
+        const uint32_t *c = slot_children(t, s, &count, pair);
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t b = c[i] == NO_SLOT ? 0 : owner[c[i]];
+            if (b && t->member[s] != b) blocked[b - 1] = 1;
+        }
+    }
+    for (uint32_t i = 0; i < t->output_count && status == 0; i++)
+        if (owner[t->output_slot[i]]) blocked[owner[t->output_slot[i]] - 1] = 1;
+    /* the direct blocks' node pointers, and their leaves marked (leaf_of = 0) */
+    mgc__lock();  /* the chunk table may grow under another thread's allocation */
+    for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
+        mgc_dense *d = &t->dense[b];
+        if (blocked[b]) continue;
+        size_t weights = (size_t)d->nout * d->nin;
+        d->wnode = malloc(weights * sizeof(mgc_node *));
+        d->bnode = d->has_bias ? malloc(d->nout * sizeof(mgc_node *)) : NULL;
+        if (!d->wnode || (d->has_bias && !d->bnode)) {
+            status = -1;
+            break;
+        }
+        for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
+            uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+            mgc_node *node = mgc__node(t->leaf_id[leaf_of[slot] - 1]);
+            if (k < weights) d->wnode[k] = node;
+            else d->bnode[k - weights] = node;
+            leaf_of[slot] = 0;
+        }
+    }
+    mgc__unlock();
+    if (status == 0) {  /* the looped leaves first, in their order, then the direct ones */
+        uint32_t front = 0;
+        for (uint32_t pass = 0; pass < 2; pass++)
+            for (uint32_t i = 0; i < t->leaf_count; i++) {
+                uint32_t slot = t->leaf_slot[i];
+                int looped = leaf_of[slot] != 0;
+                if (looped != (pass == 0)) continue;
+                owner[front++] = i;  /* owner is free now: the new order, as old indices */
+            }
+        uint32_t *slots_new = malloc(t->leaf_count * sizeof(uint32_t) + 1);
+        mgc_id *ids_new = malloc(t->leaf_count * sizeof(mgc_id) + 1);
+        if (!slots_new || !ids_new) {
+            free(slots_new);
+            free(ids_new);
+            status = -1;
+        } else {
+            t->loop_leaves = 0;
+            for (uint32_t k = 0; k < t->leaf_count; k++) {
+                slots_new[k] = t->leaf_slot[owner[k]];
+                ids_new[k] = t->leaf_id[owner[k]];
+                if (leaf_of[slots_new[k]]) t->loop_leaves = k + 1;
+            }
+            free(t->leaf_slot);
+            free(t->leaf_id);
+            t->leaf_slot = slots_new;
+            t->leaf_id = ids_new;
+        }
+    }
+    free(owner);
+    free(leaf_of);
+    free(blocked);
+    return status;
+}
+
 /* the nodes (children first, each node's mark its place) put in order of level: a
  * leaf's is 0, any other node's one more than its highest child's; creation order
  * within a level. Still children first, and a layer's rows end up side by side
@@ -557,7 +654,7 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         return NULL;
     }
     mark_from_loss(t);
-    if (find_dense(t)) {
+    if (find_dense(t) || find_direct(t)) {
         mgc_tape_free(t);
         return NULL;
     }
@@ -756,14 +853,18 @@ static void gather_weights_part(void *context, uint32_t part, uint32_t parts) {
     const double *v = job->t->value;
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(nout, 1, part, parts, &from, &to);
-    for (uint32_t j = from; j < to; j++) {
-        for (uint32_t i = 0; i < nin; i++) {
-            double w = v[d->w[(size_t)j * nin + i]];
-            d->wn[(size_t)j * nin + i] = w;
-            d->wt[(size_t)i * nout + j] = w;
-        }
-        d->bv[j] = d->has_bias ? v[d->bias[j]] : 0.0;
+    for (uint32_t j0 = from; j0 < to; j0 += 8) {  /* eight neurons: a line of wt an input */
+        uint32_t j1 = to - j0 < 8 ? to : j0 + 8;
+        for (uint32_t i = 0; i < nin; i++)
+            for (uint32_t j = j0; j < j1; j++) {
+                size_t k = (size_t)j * nin + i;
+                double w = d->wnode ? d->wnode[k]->data : v[d->w[k]];
+                d->wn[k] = w;
+                d->wt[(size_t)i * nout + j] = w;
+            }
     }
+    for (uint32_t j = from; j < to; j++)
+        d->bv[j] = !d->has_bias ? 0.0 : d->bnode ? d->bnode[j]->data : v[d->bias[j]];
 }
 
 /* the weights of block d, as a run reads them */
@@ -805,6 +906,17 @@ static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
     uint32_t nin = d->nin, nout = d->nout, rows = d->rows, from, to;
     mgc__part_range(nout, 4, part, parts, &from, &to);
     size_t lo = (size_t)from * nin, hi = (size_t)to * nin;
+    if (d->wnode) {  /* direct: the slots' grads would start at 0 and end in the nodes */
+        memset(d->gw + lo, 0, (hi - lo) * sizeof(double));
+        if (to > from) block_weight_grads(d->gw + lo, d->x, gout + from, rows, nin, to - from, nout);
+        for (size_t k = lo; k < hi; k++) d->wnode[k]->grad += d->gw[k];
+        for (uint32_t j = from; j < to && d->has_bias; j++) {
+            double sum = 0.0;
+            for (uint32_t r = rows; r-- > 0;) sum += gout[(size_t)r * nout + j];
+            d->bnode[j]->grad += sum;
+        }
+        return;
+    }
     for (size_t k = lo; k < hi; k++) d->gw[k] = g[d->w[k]];
     if (to > from) block_weight_grads(d->gw + lo, d->x, gout + from, rows, nin, to - from, nout);
     for (size_t k = lo; k < hi; k++) g[d->w[k]] = d->gw[k];
@@ -987,7 +1099,7 @@ static int list_steps(mgc_tape *t) {
 
 int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     mgc__lock();
-    for (uint32_t i = 0; i < t->leaf_count; i++)
+    for (uint32_t i = 0; i < t->loop_leaves; i++)
         t->value[t->leaf_slot[i]] = mgc__node(t->leaf_id[i])->data;
     for (uint32_t i = 0; i < t->input_count; i++)
         if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
@@ -998,7 +1110,7 @@ int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
         return 1;
     }
     backward(t);
-    for (uint32_t i = 0; i < t->leaf_count; i++) {
+    for (uint32_t i = 0; i < t->loop_leaves; i++) {
         uint32_t slot = t->leaf_slot[i];
         mgc_node *leaf = mgc__node(t->leaf_id[i]);
         if (slot == t->output_slot[0]) leaf->grad = 1.0;  /* a leaf loss: backward() sets the root */
