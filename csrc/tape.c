@@ -47,6 +47,8 @@ typedef struct {
     int lazy;                    /* nothing outside the block reads its weights between
                                     first and last: their grads stay in gw meanwhile */
     int need_gx;                 /* some row's inputs want their grads */
+    int shared;                  /* a slot outside the block, or another block, reads one
+                                    of its weights or biases */
     uint32_t *w;                 /* nout * nin weight slots, neuron after neuron */
     uint32_t *bias;              /* nout bias slots (has_bias) */
     double *wt;                  /* the weights input-major (nin x nout), read each forward */
@@ -421,6 +423,7 @@ static int find_dense(mgc_tape *t) {
                 if (owner[slot] && owner[slot] != b + 1) {  /* shared by two blocks */
                     t->dense[owner[slot] - 1].lazy = 0;
                     d->lazy = 0;
+                    t->dense[owner[slot] - 1].shared = d->shared = 1;
                 }
                 owner[slot] = b + 1;
             }
@@ -432,6 +435,7 @@ static int find_dense(mgc_tape *t) {
                 uint32_t b = c[i] == NO_SLOT ? 0 : owner[c[i]];
                 if (!b || t->member[s] == b) continue;
                 mgc_dense *d = &t->dense[b - 1];
+                d->shared = 1;
                 if (s > d->first && s < d->last + d->nout) d->lazy = 0;
             }
         }
@@ -464,7 +468,7 @@ static int find_dense(mgc_tape *t) {
 }
 
 /* direct: a block whose rows run together and whose weights and biases are live
- * leaves that no other slot reads and no output is. A run then reads them from
+ * leaves that no other slot reads (not shared) and no output is. A run then reads them from
  * their nodes into the block's arrays and adds their grads straight to the nodes:
  * for a wide layer most of the tape's leaves, spared two passes through the slots.
  * Their leaves move to the end of the leaf list, past t->loop_leaves. 0 or -1 */
@@ -480,20 +484,11 @@ static int find_direct(mgc_tape *t) {
     for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
         mgc_dense *d = &t->dense[b];
         size_t weights = (size_t)d->nout * d->nin;
-        blocked[b] |= !d->together;
+        blocked[b] |= !d->together || d->shared;
         for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
             uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
             if (!leaf_of[slot]) blocked[b] = 1;
-            if (owner[slot] && owner[slot] != b + 1) blocked[b] = blocked[owner[slot] - 1] = 1;
             owner[slot] = b + 1;
-        }
-    }
-    for (uint32_t s = 0; s < slots && status == 0; s++) {
-        uint32_t count, pair[2];
-        const uint32_t *c = slot_children(t, s, &count, pair);
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t b = c[i] == NO_SLOT ? 0 : owner[c[i]];
-            if (b && t->member[s] != b) blocked[b - 1] = 1;
         }
     }
     for (uint32_t i = 0; i < t->output_count && status == 0; i++)
