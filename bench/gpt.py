@@ -124,35 +124,39 @@ def names(length, seed=42):
             for _ in range(DOCS)]
 
 
+N_LAYER, N_EMBD, BLOCK_SIZE, N_HEAD = 1, 16, 16, 4  # microgpt's model
+HEAD_DIM = N_EMBD // N_HEAD
+
+
+def parameters(docs, seed, matrix_of):
+    """microgpt's tokenizer and weights: (the data's characters, BOS = their count,
+    state_dict). Each matrix is drawn row by row from random.Random(seed).gauss(0, 0.08),
+    in microgpt's order, and made by matrix_of(rows of floats)."""
+    rng = random.Random(seed)
+    uchars = sorted(set(''.join(docs)))
+    vocab_size = len(uchars) + 1
+
+    def matrix(nout, nin, std=0.08):
+        return matrix_of([[rng.gauss(0, std) for _ in range(nin)] for _ in range(nout)])
+    state_dict = {'wte': matrix(vocab_size, N_EMBD), 'wpe': matrix(BLOCK_SIZE, N_EMBD),
+                  'lm_head': matrix(vocab_size, N_EMBD)}
+    for i in range(N_LAYER):
+        state_dict[f'layer{i}.attn_wq'] = matrix(N_EMBD, N_EMBD)
+        state_dict[f'layer{i}.attn_wk'] = matrix(N_EMBD, N_EMBD)
+        state_dict[f'layer{i}.attn_wv'] = matrix(N_EMBD, N_EMBD)
+        state_dict[f'layer{i}.attn_wo'] = matrix(N_EMBD, N_EMBD)
+        state_dict[f'layer{i}.mlp_fc1'] = matrix(4 * N_EMBD, N_EMBD)
+        state_dict[f'layer{i}.mlp_fc2'] = matrix(N_EMBD, 4 * N_EMBD)
+    return uchars, len(uchars), state_dict
+
+
 def microgpt(Value, docs, seed=0):
     """microgpt's model, forward and training loop body on `Value`, its weights drawn
     from random.Random(seed); returns (step(k), facts). step(k) trains on document k
     (cycled) and returns the loss as a float."""
-    rng = random.Random(seed)
-
-    # tokenizer: the data's characters, and BOS
-    uchars = sorted(set(''.join(docs)))
-    BOS = len(uchars)
-    vocab_size = len(uchars) + 1
-
-    # parameters
-    n_layer = 1
-    n_embd = 16
-    block_size = 16
-    n_head = 4
-    head_dim = n_embd // n_head
-
-    def matrix(nout, nin, std=0.08):
-        return [[Value(rng.gauss(0, std)) for _ in range(nin)] for _ in range(nout)]
-    state_dict = {'wte': matrix(vocab_size, n_embd), 'wpe': matrix(block_size, n_embd),
-                  'lm_head': matrix(vocab_size, n_embd)}
-    for i in range(n_layer):
-        state_dict[f'layer{i}.attn_wq'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wk'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wv'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wo'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.mlp_fc1'] = matrix(4 * n_embd, n_embd)
-        state_dict[f'layer{i}.mlp_fc2'] = matrix(n_embd, 4 * n_embd)
+    uchars, BOS, state_dict = parameters(
+        docs, seed, lambda rows: [[Value(x) for x in row] for row in rows])
+    n_layer, block_size, n_head, head_dim = N_LAYER, BLOCK_SIZE, N_HEAD, HEAD_DIM
     params = [p for mat in state_dict.values() for row in mat for p in row]
 
     # the model
@@ -268,32 +272,9 @@ def torch_setup(docs, seed=0):
     document k (cycled) and returns the loss as a float."""
     import torch
     import torch.nn.functional as F
-    rng = random.Random(seed)
-
-    # tokenizer: the data's characters, and BOS
-    uchars = sorted(set(''.join(docs)))
-    BOS = len(uchars)
-    vocab_size = len(uchars) + 1
-
-    # parameters, drawn from rng in microgpt()'s order, each matrix row by row
-    n_layer = 1
-    n_embd = 16
-    block_size = 16
-    n_head = 4
-    head_dim = n_embd // n_head
-
-    def matrix(nout, nin, std=0.08):
-        rows = [[rng.gauss(0, std) for _ in range(nin)] for _ in range(nout)]
-        return torch.tensor(rows, dtype=torch.float64, requires_grad=True)
-    state_dict = {'wte': matrix(vocab_size, n_embd), 'wpe': matrix(block_size, n_embd),
-                  'lm_head': matrix(vocab_size, n_embd)}
-    for i in range(n_layer):
-        state_dict[f'layer{i}.attn_wq'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wk'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wv'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.attn_wo'] = matrix(n_embd, n_embd)
-        state_dict[f'layer{i}.mlp_fc1'] = matrix(4 * n_embd, n_embd)
-        state_dict[f'layer{i}.mlp_fc2'] = matrix(n_embd, 4 * n_embd)
+    uchars, BOS, state_dict = parameters(
+        docs, seed, lambda rows: torch.tensor(rows, dtype=torch.float64, requires_grad=True))
+    n_layer, n_embd, block_size, n_head, head_dim = N_LAYER, N_EMBD, BLOCK_SIZE, N_HEAD, HEAD_DIM
     positions = torch.arange(block_size)
     causal = torch.ones(block_size, block_size, dtype=torch.bool).tril()
 

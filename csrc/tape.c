@@ -833,6 +833,11 @@ MGC_VECTOR static void block_input_grads(double *restrict gx, const double *rest
 }
 
 
+/* the input slots of row r of block d (the x part of its first dot) */
+static inline const uint32_t *row_inputs(const mgc_tape *t, const mgc_dense *d, uint32_t r) {
+    return t->edges + t->a[d->first + r * d->nout] + d->nin;
+}
+
 /* the shares of a block's work that threads run (mgc__pool_run): each writes its
  * own neurons' or rows' outputs, each computed as one thread would, so the bits
  * are the same for any number of threads */
@@ -876,7 +881,7 @@ static void rows_forward_part(void *context, uint32_t part, uint32_t parts) {
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(d->rows, 4, part, parts, &from, &to);
     for (uint32_t r = from; r < to; r++) {
-        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+        const uint32_t *xs = row_inputs(t, d, r);
         double *x = d->x + (size_t)r * nin;
         for (uint32_t i = 0; i < nin; i++) x[i] = t->value[xs[i]];
     }
@@ -929,14 +934,14 @@ static void input_grads_part(void *context, uint32_t part, uint32_t parts) {
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(d->rows, 4, part, parts, &from, &to);
     for (uint32_t r = from; r < to; r++) {
-        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+        const uint32_t *xs = row_inputs(t, d, r);
         for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
     }
     if (to > from)
         block_input_grads(d->gx + (size_t)from * nin, d->wn, g + d->first + (size_t)from * nout,
                           to - from, nin, nout);
     for (uint32_t r = from; r < to; r++) {
-        const uint32_t *xs = t->edges + t->a[d->first + r * nout] + nin;
+        const uint32_t *xs = row_inputs(t, d, r);
         for (uint32_t i = 0; i < nin; i++) g[xs[i]] = d->gx[(size_t)r * nin + i];
     }
 }

@@ -1,13 +1,17 @@
 """Shared helpers for the tests: nan-aware float comparison (of one float or of
-sequences), finite differences, and the memory and thread harnesses."""
+sequences), finite differences, the memory and thread harnesses, and a small
+classifier for the compiled-step tests."""
 import ctypes
 import gc
 import math
+import random
 import threading
 
+import numpy as np
 import psutil
 
 from microgradc.engine import live_nodes
+from microgradc.nn import MLP
 
 
 def close(actual, expected, rel_tol=1e-12, abs_tol=0.0):
@@ -85,3 +89,13 @@ def readme_expression(a, b):
     g = f / 2.0
     g += 10.0 / f
     return c, d, e, f, g
+
+
+def classifier(rows, nin=7, widths=(5, 3), seed=0):
+    """A tanh MLP(nin, widths) and a batch of `rows` normal rows with one-hot targets."""
+    random.seed(seed)
+    model = MLP(nin, list(widths), activation='tanh')
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, nin))
+    one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
+    return model, X, one_hot

@@ -11,24 +11,14 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import classifier, close
 
-from helpers import close
 from microgradc import Value, compile, losses
-from microgradc.nn import MLP, Layer
+from microgradc.nn import Layer
 from microgradc.optim import SGD
 
 ROWS = [1, 2, 3, 5, 31, 32, 33]
 REL = 1e-12
-
-
-def classifier(rows, nin=7, widths=(5, 3), seed=0):
-    """A tanh MLP and a batch of rows with one-hot targets."""
-    random.seed(seed)
-    model = MLP(nin, list(widths), activation='tanh')
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, nin))
-    one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
-    return model, X, one_hot
 
 
 def loss_of(model, reg):

@@ -3,27 +3,21 @@ results to the bit, for every row count and width remainder, through training st
 after a fork, from several Python threads at once; bad counts are refused."""
 import os
 import pickle
-import random
 import signal
 
-import numpy as np
 import pytest
-from helpers import run_in_threads
+from helpers import classifier, run_in_threads
 
 from microgradc import compile, losses
-from microgradc.nn import MLP
 from microgradc.optim import SGD
 
 ROWS = [1, 2, 3, 5, 31, 32, 33]
 THREADS = [2, 3, 4, 7]
 
 
-def setup(rows, widths=(13, 5, 3), nin=9, seed=0, reg=0.0):
-    random.seed(seed)
-    model = MLP(nin, list(widths), activation='tanh')
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, nin))
-    one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
+def setup(rows, reg=0.0):
+    """A classifier with odd widths, its loss (plus reg * L2) with the scores as extras."""
+    model, X, one_hot = classifier(rows, nin=9, widths=(13, 5, 3))
 
     def fn(images, targets):
         scores = [model(image) for image in images]
