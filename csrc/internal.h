@@ -30,9 +30,9 @@
 #define MGC_PY_RULE 0x20u        /* the local rule is a Python _backward: backward pauses for it */
 #define MGC_INT_DATA 0x40u       /* a leaf's data was given as an int (only how it prints) */
 
-/* an edge array: [count, op text slot, child ids..., extra words]; the only
- * op with extra words is MGC_SOFTMAX_CE: one class index a row, the number of
- * classes in the text slot */
+/* an edge array: [count, op text slot, child ids..., extra words]; the ops
+ * with extra words are MGC_SOFTMAX_CE (one class index a row, the number of
+ * classes in the text slot) and MGC_SELECT (the row it selected) */
 #define MGC_EDGE_COUNT 0
 #define MGC_EDGE_TEXT 1
 #define MGC_EDGE_HEADER 2
@@ -226,11 +226,14 @@ static inline void mgc__link_child(mgc_node *node, int k) {
     if (!mgc__has_children(child)) node->flags |= k ? MGC_LEAF_CHILD1 : MGC_LEAF_CHILD0;
 }
 
-/* the words of a node's edge array */
+/* the words of a node's edge array: softmax_ce keeps a class a row after its
+ * children, select the row it selected */
 static inline size_t mgc__edge_words(const mgc_node *node) {
     const mgc_id *edges = node->in.edges;
     size_t count = edges[MGC_EDGE_COUNT];
-    size_t extra = node->op == MGC_SOFTMAX_CE ? count / edges[MGC_EDGE_TEXT] : 0;
+    size_t extra = node->op == MGC_SOFTMAX_CE ? count / edges[MGC_EDGE_TEXT]
+                   : node->op == MGC_SELECT   ? 1
+                                              : 0;
     return MGC_EDGE_HEADER + count + extra;
 }
 

@@ -188,17 +188,20 @@ static void logsumexp_backward(const double *z, size_t n, double out, double g, 
 }
 
 /* ----------------------------------------------------------------------------
- * select: c[k] for k = the last child's data; the grad goes to c[k] alone (the
- * index is an integer and gets none) */
+ * select: c[k] for k = the last child's data, an integer row (NaN when it names
+ * none); the grad goes to c[k] alone (the index is an integer and gets none).
+ * An eager node keeps the row its index held when it was made (row, in its edge
+ * array), so its backward is that of its value, as torch keeps the index it
+ * saved; a tape passes NULL, having read each run's row in the same run */
 
 static double select_forward(const double *c, size_t n) {
     uint32_t row;
     return mgc__select_row(c[n - 1], (uint32_t)(n - 1), &row) ? c[row] : NAN;
 }
 
-static void select_backward(const double *c, size_t n, double g, double *gc) {
-    uint32_t row;
-    if (mgc__select_row(c[n - 1], (uint32_t)(n - 1), &row)) gc[row] += g;
+static void select_backward(const double *c, size_t n, const uint32_t *row, double g, double *gc) {
+    uint32_t k;
+    if (row ? (k = *row) < n - 1 : mgc__select_row(c[n - 1], (uint32_t)(n - 1), &k)) gc[k] += g;
 }
 
 /* ----------------------------------------------------------------------------
@@ -235,7 +238,7 @@ void mgc__loss_backward(const mgc_loss *loss, const double *v, double out, doubl
         softmax_ce_probs_backward(v, v + half, half / loss->classes, loss->classes, g, gv, gv + half);
         break;
     case MGC_LOGSUMEXP: logsumexp_backward(v, n, out, g, gv); break;
-    case MGC_SELECT: select_backward(v, n, g, gv); break;
+    case MGC_SELECT: select_backward(v, n, loss->targets, g, gv); break;
     default: break;
     }
 }
@@ -248,7 +251,8 @@ mgc_loss mgc__node_loss(const mgc_node *node) {
     mgc_loss loss = {node->op, edges[MGC_EDGE_COUNT], (node->flags & MGC_MEAN_FLAG) != 0, 1, NULL};
     if (node->op == MGC_SOFTMAX_CE || node->op == MGC_SOFTMAX_CE_PROBS)
         loss.classes = edges[MGC_EDGE_TEXT];
-    if (node->op == MGC_SOFTMAX_CE) loss.targets = edges + MGC_EDGE_HEADER + loss.count;
+    if (node->op == MGC_SOFTMAX_CE || node->op == MGC_SELECT)
+        loss.targets = edges + MGC_EDGE_HEADER + loss.count;
     return loss;
 }
 
@@ -279,7 +283,7 @@ mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children) {
     gather(children, loss.count, arena->loss_scratch);
     double value = mgc__loss_forward(&loss, arena->loss_scratch);
     size_t rows = loss.op == MGC_SOFTMAX_CE ? loss.count / loss.classes : 0;
-    mgc_id id = mgc__nary(loss.op, value, children, loss.count, rows);
+    mgc_id id = mgc__nary(loss.op, value, children, loss.count, rows + (loss.op == MGC_SELECT));
     if (!id) return 0;
     mgc_node *node = mgc__node(id);
     if (loss.mean) node->flags |= MGC_MEAN_FLAG;
@@ -287,6 +291,11 @@ mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children) {
         node->in.edges[MGC_EDGE_TEXT] = loss.classes;
     if (rows) {
         memcpy(node->in.edges + MGC_EDGE_HEADER + loss.count, loss.targets, rows * sizeof(uint32_t));
+    }
+    if (loss.op == MGC_SELECT) {  /* the row it selected, for its backward */
+        uint32_t row, count = loss.count;
+        if (!mgc__select_row(arena->loss_scratch[count - 1], count - 1, &row)) row = UINT32_MAX;
+        node->in.edges[MGC_EDGE_HEADER + count] = row;
     }
     return id;
 }

@@ -189,6 +189,7 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
                 t->b[s] = children;
             } else {
                 mgc_loss loss = mgc__node_loss(node);
+                if (node->op == MGC_SELECT) loss.targets = NULL;  /* each run reads its row */
                 if (loss.targets) {  /* the class indices follow the children */
                     size_t rows = loss.count / loss.classes;
                     memcpy(t->edges + edge, loss.targets, rows * sizeof(uint32_t));

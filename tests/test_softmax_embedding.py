@@ -148,6 +148,19 @@ def test_select_picks_the_entry_its_index_holds_and_sends_it_the_grad():
     assert index.grad == 0.0  # an integer: no gradient, as torch gives none
 
 
+@pytest.mark.parametrize("later", [2.0, 99.0, math.nan])
+def test_a_lookups_backward_goes_to_the_row_it_selected_when_its_index_changes_later(later):
+    """The grad of the value it gave: torch's embedding, too, differentiates with the
+    index it saved (and refuses an index changed in place)."""
+    t = table(3, 2, 5)
+    index = Value(1)
+    row = mg.embedding(t, index)
+    index.data = later
+    mg.dot([1.0, 2.0], row).backward()
+    assert [[v.grad for v in r] for r in t] == [[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]]
+    assert [v.data for v in row] == [v.data for v in t[1]]
+
+
 @pytest.mark.parametrize("index", [Value(5), Value(-1), Value(1.5), Value(math.nan), 5, -1])
 def test_an_index_that_is_not_a_row_raises_index_error(index):
     with pytest.raises(IndexError, match="not .*row|is not in"):

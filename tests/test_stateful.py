@@ -185,14 +185,14 @@ def ref_softmax(zs):
 
 
 def ref_select(column, index):
-    """column[index] as a node whose rule reads the index when backward runs."""
+    """column[index] as a node whose rule sends the grad to the row its index held when
+    it was made, as torch's embedding keeps the index it saved."""
     column = [lift(c) for c in column]
+    row = int(index.data)
 
     def rule(g):
-        k = index.data
-        if 0 <= k < len(column) and k == int(k):
-            column[int(k)].grad += g
-    return Ref.fused(column + [index], column[int(index.data)].data, rule)
+        column[row].grad += g
+    return Ref.fused(column + [index], column[row].data, rule)
 
 
 def _add_rule(a, b, out):
