@@ -38,7 +38,15 @@ def _input_values(array):
     leaves = [_take(node_id) for node_id in ffi.unpack(ids, len(numbers))]  # each owns its id
     if array.ndim == 0:
         return leaves[0], leaves
-    return np.array(leaves, dtype=object).reshape(array.shape).tolist(), leaves
+    return _nested(leaves, array.shape), leaves
+
+
+def _nested(flat, shape):
+    """flat (a list, row-major) as nested lists of that shape, by slicing."""
+    if len(shape) == 1:
+        return flat
+    inner = int(np.prod(shape[1:]))
+    return [_nested(flat[i * inner:(i + 1) * inner], shape[1:]) for i in range(shape[0])]
 
 
 def _flatten(extra):
