@@ -610,7 +610,8 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         t->a = malloc(count * sizeof(uint32_t));
         t->b = malloc(count * sizeof(uint32_t));
         t->flags = calloc(count ? count : 1, 1);
-        t->value = malloc(count * sizeof(double));
+        /* zeroed: a direct block's weight slots are never written, nor read */
+        t->value = calloc(count ? count : 1, sizeof(double));
         t->grad = malloc(count * sizeof(double));
         is_input = calloc(count, 1);
         if (!t->op || !t->a || !t->b || !t->flags || !t->value || !t->grad || !is_input ||
