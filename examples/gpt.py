@@ -190,6 +190,7 @@ def parse_args():
 
 
 def main():
+    # the plots and the progress bar: the command line's alone (the model needs neither)
     from examples.common import plt, progress, run_name, save
     args = parse_args()
     try:
