@@ -1,6 +1,6 @@
 """Shared helpers for the tests: nan-aware float comparison (of one float or of
 sequences), finite differences, the memory and thread harnesses, and a small
-classifier for the compiled-step tests."""
+classifier and its loss for the compiled-step tests."""
 import ctypes
 import gc
 import math
@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import psutil
 
+from microgradc import losses
 from microgradc.engine import live_nodes
 from microgradc.nn import MLP
 
@@ -99,3 +100,14 @@ def classifier(rows, nin=7, widths=(5, 3), seed=0):
     X = rng.normal(size=(rows, nin))
     one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
     return model, X, one_hot
+
+
+def loss_of(model, reg):
+    """softmax cross-entropy (plus reg * L2 of the parameters), the scores as extras."""
+    def fn(images, targets):
+        scores = [model(image) for image in images]
+        loss = losses.softmax_cross_entropy(scores, targets)
+        if reg:
+            loss = loss + reg * losses.l2(model.parameters())
+        return loss, scores
+    return fn

@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from helpers import classifier, close
+from helpers import classifier, close, loss_of
 
 from microgradc import Value, compile, losses
 from microgradc.nn import Layer
@@ -19,17 +19,6 @@ from microgradc.optim import SGD
 
 ROWS = [1, 2, 3, 5, 31, 32, 33]
 REL = 1e-12
-
-
-def loss_of(model, reg):
-    """softmax cross-entropy (plus reg * L2 of the parameters), the scores as extras."""
-    def fn(images, targets):
-        scores = [model(image) for image in images]
-        loss = losses.softmax_cross_entropy(scores, targets)
-        if reg:
-            loss = loss + reg * losses.l2(model.parameters())
-        return loss, scores
-    return fn
 
 
 def eager(fn, X, one_hot, parameters):

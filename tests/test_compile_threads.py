@@ -6,9 +6,9 @@ import pickle
 import signal
 
 import pytest
-from helpers import classifier, run_in_threads
+from helpers import classifier, loss_of, run_in_threads
 
-from microgradc import compile, losses
+from microgradc import compile
 from microgradc.optim import SGD
 
 ROWS = [1, 2, 3, 5, 31, 32, 33]
@@ -18,14 +18,7 @@ THREADS = [2, 3, 4, 7]
 def setup(rows, reg=0.0):
     """A classifier with odd widths, its loss (plus reg * L2) with the scores as extras."""
     model, X, one_hot = classifier(rows, nin=9, widths=(13, 5, 3))
-
-    def fn(images, targets):
-        scores = [model(image) for image in images]
-        loss = losses.softmax_cross_entropy(scores, targets)
-        if reg:
-            loss = loss + reg * losses.l2(model.parameters())
-        return loss, scores
-    return model, fn, X, one_hot
+    return model, loss_of(model, reg), X, one_hot
 
 
 def train(threads, rows, reg=0.0, steps=3):
