@@ -185,8 +185,6 @@ void mgc__pool_free(mgc_pool *pool);
 /* every part of fn, returning when all are done (a NULL pool, or one made before a
  * fork, runs fn(context, 0, 1) on the caller) */
 void mgc__pool_run(mgc_pool *pool, mgc_pool_task fn, void *context);
-/* how many parts a run splits into: 1 without a pool */
-uint32_t mgc__pool_parts(const mgc_pool *pool);
 
 /* the range [*from, *to) of part of parts over n items, in steps of unit */
 static inline void mgc__part_range(uint32_t n, uint32_t unit, uint32_t part, uint32_t parts,

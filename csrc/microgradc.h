@@ -188,7 +188,6 @@ size_t mgc_tape_dense_blocks(const mgc_tape *tape);
  * number; a tape used in a fork's child runs there on the caller alone. 0, or -1
  * when the threads could not be started (then the tape keeps its old ones) */
 int mgc_tape_set_threads(mgc_tape *tape, size_t threads);
-size_t mgc_tape_threads(const mgc_tape *tape);
 void mgc_tape_free(mgc_tape *tape);
 
 /* ---------------------------------------------------------------------------

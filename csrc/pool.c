@@ -164,7 +164,3 @@ void mgc__pool_run(mgc_pool *pool, mgc_pool_task fn, void *context) {
         pthread_mutex_unlock(&pool->mutex);
     }
 }
-
-uint32_t mgc__pool_parts(const mgc_pool *pool) {
-    return pool && pool->pid == getpid() ? pool->parts : 1;
-}

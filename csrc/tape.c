@@ -94,7 +94,6 @@ struct mgc_tape {
     uint32_t *steps;             /* what a run does, in order (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
     mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
-    uint32_t threads;            /* 1 + the pool's workers */
 };
 
 static double *tape_slot(void *tape, uint32_t slot, int grad) {
@@ -207,21 +206,6 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
     return 0;
 }
 
-/* FROM_LOSS: the slots the loss reaches, parents before children */
-static void mark_from_loss(mgc_tape *t) {
-    t->flags[t->output_slot[0]] |= FROM_LOSS;
-    for (uint32_t s = t->slots; s-- > 0;) {
-        if (!(t->flags[s] & FROM_LOSS) || t->op[s] == MGC_LEAF) continue;
-        if (t->op[s] == MGC_DOT || mgc__is_kernel(t->op[s])) {
-            uint32_t count = t->op[s] == MGC_DOT ? t->b[s] : t->losses[t->b[s]].count;
-            for (uint32_t i = 0; i < count; i++) t->flags[t->edges[t->a[s] + i]] |= FROM_LOSS;
-        } else {
-            if (t->a[s] != NO_SLOT) t->flags[t->a[s]] |= FROM_LOSS;
-            if (t->b[s] != NO_SLOT) t->flags[t->b[s]] |= FROM_LOSS;
-        }
-    }
-}
-
 /* DOT_GROUP: runs of GROUP independent dots of one length, as a layer's neurons are */
 static void mark_dot_groups(mgc_tape *t) {
     for (uint32_t s = 0; s + GROUP <= t->slots; s++) {
@@ -260,6 +244,17 @@ static const uint32_t *slot_children(const mgc_tape *t, uint32_t s, uint32_t *co
     pair[1] = t->b[s];
     *count = t->b[s] == NO_SLOT ? 1 : 2;
     return pair;
+}
+
+/* FROM_LOSS: the slots the loss reaches, parents before children */
+static void mark_from_loss(mgc_tape *t) {
+    t->flags[t->output_slot[0]] |= FROM_LOSS;
+    for (uint32_t s = t->slots; s-- > 0;) {
+        if (!(t->flags[s] & FROM_LOSS)) continue;
+        uint32_t count, pair[2];
+        const uint32_t *c = slot_children(t, s, &count, pair);
+        for (uint32_t i = 0; i < count; i++) t->flags[c[i]] |= FROM_LOSS;
+    }
 }
 
 /* how many dots from s on read the same inputs as s (a row group), at most limit */
@@ -337,6 +332,16 @@ static int new_block(mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *capacity)
         d->bias[j] = d->has_bias ? c[count - 1] : NO_SLOT;
     }
     return 0;
+}
+
+/* a block's weights then biases: its k-th parameter slot, of block_params(d) */
+static inline size_t block_params(const mgc_dense *d) {
+    return (size_t)d->nout * d->nin + (d->has_bias ? d->nout : 0);
+}
+
+static inline uint32_t param_slot(const mgc_dense *d, size_t k) {
+    size_t weights = (size_t)d->nout * d->nin;
+    return k < weights ? d->w[k] : d->bias[k - weights];
 }
 
 /* the dense blocks of the tape: row groups of at least two dots of at least two
@@ -418,9 +423,8 @@ static int find_dense(mgc_tape *t) {
         memset(owner, 0, slots * sizeof(uint32_t));
         for (uint32_t b = 0; b < t->dense_count; b++) {
             mgc_dense *d = &t->dense[b];
-            size_t weights = (size_t)d->nout * d->nin;
-            for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
-                uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+            for (size_t k = 0; k < block_params(d); k++) {
+                uint32_t slot = param_slot(d, k);
                 if (owner[slot] && owner[slot] != b + 1) {  /* shared by two blocks */
                     t->dense[owner[slot] - 1].lazy = 0;
                     d->lazy = 0;
@@ -484,10 +488,9 @@ static int find_direct(mgc_tape *t) {
     for (uint32_t i = 0; i < t->leaf_count && status == 0; i++) leaf_of[t->leaf_slot[i]] = i + 1;
     for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
         mgc_dense *d = &t->dense[b];
-        size_t weights = (size_t)d->nout * d->nin;
         blocked[b] |= !d->together || d->shared;
-        for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
-            uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+        for (size_t k = 0; k < block_params(d); k++) {
+            uint32_t slot = param_slot(d, k);
             if (!leaf_of[slot]) blocked[b] = 1;
             owner[slot] = b + 1;
         }
@@ -506,8 +509,8 @@ static int find_direct(mgc_tape *t) {
             status = -1;
             break;
         }
-        for (size_t k = 0; k < weights + (d->has_bias ? d->nout : 0); k++) {
-            uint32_t slot = k < weights ? d->w[k] : d->bias[k - weights];
+        for (size_t k = 0; k < block_params(d); k++) {
+            uint32_t slot = param_slot(d, k);
             mgc_node *node = mgc__node(t->leaf_id[leaf_of[slot] - 1]);
             if (k < weights) d->wnode[k] = node;
             else d->bnode[k - weights] = node;
@@ -515,33 +518,18 @@ static int find_direct(mgc_tape *t) {
         }
     }
     mgc__unlock();
-    if (status == 0) {  /* the looped leaves first, in their order, then the direct ones */
+    if (status == 0) {  /* the looped leaves first (their order kept), then the direct ones */
         uint32_t front = 0;
-        for (uint32_t pass = 0; pass < 2; pass++)
-            for (uint32_t i = 0; i < t->leaf_count; i++) {
-                uint32_t slot = t->leaf_slot[i];
-                int looped = leaf_of[slot] != 0;
-                if (looped != (pass == 0)) continue;
-                owner[front++] = i;  /* owner is free now: the new order, as old indices */
-            }
-        uint32_t *slots_new = malloc(t->leaf_count * sizeof(uint32_t) + 1);
-        mgc_id *ids_new = malloc(t->leaf_count * sizeof(mgc_id) + 1);
-        if (!slots_new || !ids_new) {
-            free(slots_new);
-            free(ids_new);
-            status = -1;
-        } else {
-            t->loop_leaves = 0;
-            for (uint32_t k = 0; k < t->leaf_count; k++) {
-                slots_new[k] = t->leaf_slot[owner[k]];
-                ids_new[k] = t->leaf_id[owner[k]];
-                if (leaf_of[slots_new[k]]) t->loop_leaves = k + 1;
-            }
-            free(t->leaf_slot);
-            free(t->leaf_id);
-            t->leaf_slot = slots_new;
-            t->leaf_id = ids_new;
+        for (uint32_t i = 0; i < t->leaf_count; i++) {
+            if (!leaf_of[t->leaf_slot[i]]) continue;
+            uint32_t slot = t->leaf_slot[i];
+            mgc_id id = t->leaf_id[i];
+            t->leaf_slot[i] = t->leaf_slot[front];
+            t->leaf_id[i] = t->leaf_id[front];
+            t->leaf_slot[front] = slot;
+            t->leaf_id[front++] = id;
         }
+        t->loop_leaves = front;
     }
     free(owner);
     free(leaf_of);
@@ -592,7 +580,6 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
     if (output_count == 0 || output_count > UINT32_MAX || input_count > UINT32_MAX) return NULL;
     mgc_tape *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    t->threads = 1;
     mgc__lock();
     uint32_t epoch, count = 0;
     mgc_order order = mgc__order_borrow();
@@ -1135,10 +1122,7 @@ int mgc_tape_set_threads(mgc_tape *tape, size_t threads) {
     mgc__lock();  /* no run is using the old pool */
     mgc_pool *old = tape->pool;
     tape->pool = pool;
-    tape->threads = (uint32_t)threads;
     mgc__unlock();
     mgc__pool_free(old);
     return 0;
 }
-
-size_t mgc_tape_threads(const mgc_tape *tape) { return tape->threads; }
