@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-_Static_assert(sizeof(mgc_node) == 48, "a node is 48 bytes");
+_Static_assert(sizeof(mgc_node) == 32, "a node's record is 32 bytes, its value and grad 16 more");
 
 mgc_arena mgc__arena;
 
@@ -44,11 +44,14 @@ __attribute__((constructor)) static void lock_around_fork(void) {
  * the last one left from the bottom up. A leaf takes the lowest free id:
  * where a leaf lies does not matter to any order. */
 
+/* the bytes of one chunk: values, grads, records, int-data bits */
+#define CHUNK_BYTES ((size_t)MGC_CHUNK_NODES * (2 * sizeof(double) + sizeof(mgc_node)) + MGC_CHUNK_NODES / 8)
+
 /* one more chunk of nodes, and the free bits to cover it; 0 or -1 */
 static int grow_chunks(mgc_arena *arena) {
     if (arena->chunk_count == arena->chunk_capacity) {
         uint32_t grown = arena->chunk_capacity ? arena->chunk_capacity * 2 : 16;
-        mgc_node **table = realloc(arena->chunks, grown * sizeof(mgc_node *));
+        mgc_chunk *table = realloc(arena->chunks, grown * sizeof(mgc_chunk));
         if (!table) return -1;
         arena->chunks = table;
         size_t words = (size_t)grown * MGC_CHUNK_NODES / 64;
@@ -60,8 +63,12 @@ static int grow_chunks(mgc_arena *arena) {
         arena->free_summary = summary;
         arena->chunk_capacity = grown;
     }
-    mgc_node *chunk = malloc(MGC_CHUNK_NODES * sizeof(mgc_node));
-    if (!chunk) return -1;
+    char *block = aligned_alloc(64, CHUNK_BYTES);
+    if (!block) return -1;
+    mgc_chunk chunk = {(double *)block, (double *)block + MGC_CHUNK_NODES,
+                       (mgc_node *)(block + 2 * MGC_CHUNK_NODES * sizeof(double)), NULL};
+    chunk.int_data = (uint64_t *)(chunk.nodes + MGC_CHUNK_NODES);
+    memset(chunk.int_data, 0, MGC_CHUNK_NODES / 8);
     size_t first_word = (size_t)arena->chunk_count * MGC_CHUNK_NODES / 64;
     memset(arena->free_bits + first_word, 0, MGC_CHUNK_NODES / 64 * sizeof(uint64_t));
     memset(arena->free_summary + first_word / 64, 0, MGC_CHUNK_NODES / 64 / 64 * sizeof(uint64_t));
@@ -130,7 +137,9 @@ mgc_id mgc__alloc(uint8_t op, double data, mgc_id above) {
     if (!id) return 0;
     mgc_node *node = mgc__node(id);
     memset(node, 0, sizeof *node);
-    node->data = data;
+    *mgc__data(id) = data;
+    *mgc__grad(id) = 0.0;
+    mgc__set_int_data(id, 0);
     node->stamp = ++arena->stamps;
     node->op = op;
     node->refs = 1;
@@ -285,30 +294,28 @@ void mgc_release_many(const mgc_id *ids, size_t count) {
 
 double mgc_data(mgc_id id) {
     mgc__lock();
-    double data = mgc__node(id)->data;
+    double data = *mgc__data(id);
     mgc__unlock();
     return data;
 }
 
 void mgc_set_data(mgc_id id, double data) {
     mgc__lock();
-    mgc_node *node = mgc__node(id);
-    node->data = data;
-    node->flags &= ~MGC_INT_DATA;
+    *mgc__data(id) = data;
+    mgc__set_int_data(id, 0);
     mgc__unlock();
 }
 
 void mgc_set_int_data(mgc_id id, double data) {
     mgc__lock();
-    mgc_node *node = mgc__node(id);
-    node->data = data;
-    if (node->op == MGC_LEAF) node->flags |= MGC_INT_DATA;
+    *mgc__data(id) = data;
+    mgc__set_int_data(id, mgc__node(id)->op == MGC_LEAF);
     mgc__unlock();
 }
 
 int mgc_int_data(mgc_id id) {
     mgc__lock();
-    int is_int = (mgc__node(id)->flags & MGC_INT_DATA) != 0;
+    int is_int = mgc__is_int_data(id);
     mgc__unlock();
     return is_int;
 }
@@ -321,14 +328,14 @@ void mgc_refs(const mgc_id *ids, size_t count, uint32_t *out) {
 
 double mgc_grad(mgc_id id) {
     mgc__lock();
-    double grad = mgc__node(id)->grad;
+    double grad = *mgc__grad(id);
     mgc__unlock();
     return grad;
 }
 
 void mgc_set_grad(mgc_id id, double grad) {
     mgc__lock();
-    mgc__node(id)->grad = grad;
+    *mgc__grad(id) = grad;
     mgc__unlock();
 }
 
@@ -342,7 +349,7 @@ int mgc_op(mgc_id id) {
 double mgc_exponent(mgc_id id, int *is_int) {
     mgc__lock();
     mgc_node *node = mgc__node(id);
-    double exponent = node->op == MGC_POW ? mgc__node(node->in.child[1])->data : 0.0;
+    double exponent = node->op == MGC_POW ? *mgc__data(node->in.child[1]) : 0.0;
     *is_int = (node->flags & MGC_INT_EXPONENT) != 0;
     mgc__unlock();
     return exponent;
@@ -373,9 +380,10 @@ size_t mgc_bytes(void) {
     mgc__lock();
     const mgc_arena *arena = &mgc__arena;
     /* nodes up to the high-water mark: chunk pages past it are never touched */
-    size_t bytes = (size_t)arena->next_fresh * sizeof(mgc_node) +
-                   arena->chunk_capacity * sizeof(mgc_node *) + arena->edge_bytes +
+    size_t bytes = (size_t)arena->next_fresh * mgc_node_bytes() +
+                   arena->chunk_capacity * sizeof(mgc_chunk) + arena->edge_bytes +
                    (size_t)arena->chunk_capacity * MGC_CHUNK_NODES / 8 * 65 / 64 +
+                   (size_t)arena->chunk_count * MGC_CHUNK_NODES / 8 +
                    arena->text_capacity * (sizeof(char *) + sizeof(size_t)) + arena->text_bytes +
                    arena->loss_scratch_capacity * sizeof(double) + mgc__order_bytes() +
                    mgc__facade_bytes();
@@ -383,4 +391,4 @@ size_t mgc_bytes(void) {
     return bytes;
 }
 
-size_t mgc_node_bytes(void) { return sizeof(mgc_node); }
+size_t mgc_node_bytes(void) { return sizeof(mgc_node) + 2 * sizeof(double); }

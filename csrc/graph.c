@@ -234,20 +234,21 @@ int mgc__order(const mgc_id *roots, size_t root_count, int with_leaves, mgc_orde
  * backward: the root's grad set to 1, then every reached node's local rule,
  * parents before children, accumulating with += */
 
-/* stands in for the missing second child of a unary node */
-static mgc_node no_child;
+/* the grad of the missing second child of a unary node: written, never read */
+static double no_child_grad;
 
-static inline void apply_rule(mgc_node *node) {
+static inline void apply_rule(mgc_id id, const mgc_node *node) {
     if (node->flags & MGC_NARY_FLAG) {
         uint32_t count;
         const mgc_id *children = mgc__children(node, &count);
-        if (node->op == MGC_DOT) mgc__dot_backward(children, count, node->grad, mgc__node_slot, NULL);
-        else if (node->op != MGC_OPAQUE) mgc__loss_node_backward(node);
+        if (node->op == MGC_DOT) mgc__dot_backward(children, count, *mgc__grad(id), mgc__node_slot, NULL);
+        else if (node->op != MGC_OPAQUE) mgc__loss_node_backward(id, node);
         return;
     }
-    mgc_node *a = mgc__node(node->in.child[0]);
-    mgc_node *b = node->in.child[1] ? mgc__node(node->in.child[1]) : &no_child;
-    mgc__backward(node->op, a->data, b->data, node->data, node->grad, &a->grad, &b->grad);
+    mgc_id a = node->in.child[0], b = node->in.child[1];
+    double *b_grad = b ? mgc__grad(b) : &no_child_grad;
+    mgc__backward(node->op, *mgc__data(a), b ? *mgc__data(b) : 0.0, *mgc__data(id),
+                  *mgc__grad(id), mgc__grad(a), b_grad);
 }
 
 /* applies the rules of order->ids[from...] until a node whose rule is in
@@ -256,7 +257,7 @@ static size_t apply_until_python(const mgc_order *order, size_t from) {
     for (size_t i = from; i < order->count; i++) {
         mgc_node *node = mgc__node(order->ids[i]);
         if (__builtin_expect(node->flags & MGC_PY_RULE, 0)) return i;
-        apply_rule(node);
+        apply_rule(order->ids[i], node);
     }
     return order->count;
 }
@@ -277,7 +278,7 @@ int mgc_backward(mgc_id root, mgc_sweep **paused) {
     uint32_t epoch;
     int status = mgc__order(&root, 1, 0, &order, &epoch);
     if (status == 0) {
-        mgc__node(root)->grad = 1.0;
+        *mgc__grad(root) = 1.0;
         size_t at = apply_until_python(&order, 0);
         if (at < order.count) {
             *sweep = (mgc_sweep){.order = order, .next = at, .root = root};
@@ -322,6 +323,6 @@ void mgc_set_py_rule(mgc_id id, int on) {
 void mgc_local_backward(mgc_id id) {
     mgc__lock();
     mgc_node *node = mgc__node(id);
-    if (mgc__has_children(node)) apply_rule(node);
+    if (mgc__has_children(node)) apply_rule(id, node);
     mgc__unlock();
 }

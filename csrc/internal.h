@@ -28,7 +28,6 @@
 #define MGC_LEAF_CHILD0 0x8u     /* child[0] has no children: a walk need not look at it */
 #define MGC_LEAF_CHILD1 0x10u    /* child[1] has no children */
 #define MGC_PY_RULE 0x20u        /* the local rule is a Python _backward: backward pauses for it */
-#define MGC_INT_DATA 0x40u       /* a leaf's data was given as an int (only how it prints) */
 
 /* an edge array: [count, op text slot, child ids..., extra words]; the ops
  * with extra words are MGC_SOFTMAX_CE (one class index a row, the number of
@@ -37,9 +36,11 @@
 #define MGC_EDGE_TEXT 1
 #define MGC_EDGE_HEADER 2
 
+/* A node's value and grad are not in its record: each chunk keeps them in
+ * arrays of their own (mgc__data, mgc__grad), so the passes that touch only
+ * numbers (an optimizer step, zero_grad, a compiled layer reading its weights)
+ * stream through 16 bytes a node, in runs where ids are consecutive. */
 typedef struct {
-    double data;                 /* forward value */
-    double grad;                 /* d(root)/d(node), accumulated with += */
     uint64_t stamp;              /* when it was made: greater than every child's */
     union {
         mgc_id child[2];         /* up to two children, 0 = none; MGC_POW keeps its
@@ -61,8 +62,17 @@ typedef struct {
 #define MGC_CHUNK_NODES (1u << MGC_CHUNK_BITS)
 #define MGC_MAX_NODES 0xFFFFFFFFu
 
+/* one chunk: ids c << 16 ... (c << 16) + 65535, in one allocation */
 typedef struct {
-    mgc_node **chunks;           /* chunk table; chunk i holds ids i << 16 ... */
+    double *data;                /* forward values */
+    double *grad;                /* d(root)/d(node), accumulated with += */
+    mgc_node *nodes;             /* the records */
+    uint64_t *int_data;          /* bit set: a leaf's data was given as an int (only how it
+                                    prints); cleared by anything that writes a float */
+} mgc_chunk;
+
+typedef struct {
+    mgc_chunk *chunks;           /* chunk table; chunk i holds ids i << 16 ... */
     uint32_t chunk_count;        /* chunks allocated */
     uint32_t chunk_capacity;     /* slots in the chunk table */
     uint64_t next_fresh;         /* lowest id never handed out (id 0 is never a node) */
@@ -97,7 +107,27 @@ typedef struct {
 extern mgc_arena mgc__arena __attribute__((visibility("hidden")));
 
 static inline mgc_node *mgc__node(mgc_id id) {
-    return &mgc__arena.chunks[id >> MGC_CHUNK_BITS][id & (MGC_CHUNK_NODES - 1)];
+    return &mgc__arena.chunks[id >> MGC_CHUNK_BITS].nodes[id & (MGC_CHUNK_NODES - 1)];
+}
+
+static inline double *mgc__data(mgc_id id) {
+    return &mgc__arena.chunks[id >> MGC_CHUNK_BITS].data[id & (MGC_CHUNK_NODES - 1)];
+}
+
+static inline double *mgc__grad(mgc_id id) {
+    return &mgc__arena.chunks[id >> MGC_CHUNK_BITS].grad[id & (MGC_CHUNK_NODES - 1)];
+}
+
+/* the int-data bit of id (see mgc_chunk) */
+static inline uint64_t *mgc__int_data_word(mgc_id id) {
+    return &mgc__arena.chunks[id >> MGC_CHUNK_BITS].int_data[(id & (MGC_CHUNK_NODES - 1)) / 64];
+}
+
+static inline int mgc__is_int_data(mgc_id id) { return (*mgc__int_data_word(id) >> (id % 64)) & 1; }
+
+static inline void mgc__set_int_data(mgc_id id, int is_int) {
+    uint64_t *word = mgc__int_data_word(id), bit = 1ull << (id % 64);
+    *word = is_int ? *word | bit : *word & ~bit;
 }
 
 /* the one lock around the arena; every public function holds it */
@@ -165,7 +195,7 @@ double mgc__loss_forward(const mgc_loss *loss, const double *v);
 void mgc__loss_backward(const mgc_loss *loss, const double *v, double out, double g, double *gv);
 /* the loss a node computes, and its local rule in the eager graph */
 mgc_loss mgc__node_loss(const mgc_node *node);
-void mgc__loss_node_backward(const mgc_node *node);
+void mgc__loss_node_backward(mgc_id id, const mgc_node *node);
 /* a kernel node over children (loss.count of them); one reference for the
  * caller; 0 when memory ran out */
 mgc_id mgc__kernel_node(mgc_loss loss, const mgc_id *children);
@@ -199,7 +229,7 @@ static inline void mgc__part_range(uint32_t n, uint32_t unit, uint32_t part, uin
 /* an arena node's value or grad, as ops.h's kernels reach a child */
 static inline double *mgc__node_slot(void *unused, uint32_t id, int grad) {
     (void)unused;
-    return grad ? &mgc__node(id)->grad : &mgc__node(id)->data;
+    return grad ? mgc__grad(id) : mgc__data(id);
 }
 
 /* every id the node holds a reference to (for POW, the exponent leaf too) */

@@ -22,7 +22,7 @@ static mgc_id activate(int act, mgc_id sum) {
     mgc_node *node = mgc__node(out);
     node->in.child[0] = sum;  /* the reference taken over is the link's */
     if (!mgc__has_children(mgc__node(sum))) node->flags |= MGC_LEAF_CHILD0;
-    node->data = mgc__forward(act, mgc__node(sum)->data, 0.0);
+    *mgc__data(out) = mgc__forward(act, *mgc__data(sum), 0.0);
     return out;
 }
 

@@ -258,17 +258,17 @@ mgc_loss mgc__node_loss(const mgc_node *node) {
 
 /* values of the children into scratch[0..count); grads zeroed in scratch[count..2 count) */
 static void gather(const mgc_id *children, size_t count, double *scratch) {
-    for (size_t i = 0; i < count; i++) scratch[i] = mgc__node(children[i])->data;
+    for (size_t i = 0; i < count; i++) scratch[i] = *mgc__data(children[i]);
     memset(scratch + count, 0, count * sizeof(double));
 }
 
-void mgc__loss_node_backward(const mgc_node *node) {
+void mgc__loss_node_backward(mgc_id id, const mgc_node *node) {
     mgc_loss loss = mgc__node_loss(node);
     const mgc_id *children = node->in.edges + MGC_EDGE_HEADER;
     double *scratch = mgc__arena.loss_scratch;
     gather(children, loss.count, scratch);
-    mgc__loss_backward(&loss, scratch, node->data, node->grad, scratch + loss.count);
-    for (size_t i = 0; i < loss.count; i++) mgc__node(children[i])->grad += scratch[loss.count + i];
+    mgc__loss_backward(&loss, scratch, *mgc__data(id), *mgc__grad(id), scratch + loss.count);
+    for (size_t i = 0; i < loss.count; i++) *mgc__grad(children[i]) += scratch[loss.count + i];
 }
 
 /* lock held; softmax_ce's targets become extra words after the children */

@@ -198,11 +198,18 @@ void mgc_tape_free(mgc_tape *tape);
  * Adam's bias corrections follow its own count, as torch keeps them */
 
 void mgc_zero_grad(const mgc_id *ids, size_t count);
+/* The steps go by runs: parameters at one step count whose ids are consecutive
+ * within one chunk of the arena, so that a run's values and grads are arrays.
+ * mgc_param_runs writes the length of each run to runs (room for count) and
+ * returns how many there are; they stay runs for as long as the same
+ * parameters step together, so a caller splits them once per parameter list */
+size_t mgc_param_runs(const mgc_id *ids, const uint64_t *steps, size_t count, uint32_t *runs);
 /* velocity is used only when momentum is not 0 */
-void mgc_sgd_step(const mgc_id *ids, size_t count, double lr, double momentum,
-                  double weight_decay, double *velocity, uint64_t *steps);
-void mgc_adam_step(const mgc_id *ids, size_t count, double lr, double beta1, double beta2,
-                   double eps, double weight_decay, double *m, double *v, uint64_t *steps);
+void mgc_sgd_step(const mgc_id *ids, const uint32_t *runs, size_t run_count, double lr,
+                  double momentum, double weight_decay, double *velocity, uint64_t *steps);
+void mgc_adam_step(const mgc_id *ids, const uint32_t *runs, size_t run_count, double lr,
+                   double beta1, double beta2, double eps, double weight_decay, double *m,
+                   double *v, uint64_t *steps);
 
 /* ---------------------------------------------------------------------------
  * statistics */

@@ -13,8 +13,8 @@
 
 /* lock held */
 mgc_id mgc__make(int op, mgc_id a, mgc_id b) {
-    double va = a ? mgc__node(a)->data : 0.0;
-    double vb = b ? mgc__node(b)->data : 0.0;
+    double va = a ? *mgc__data(a) : 0.0;
+    double vb = b ? *mgc__data(b) : 0.0;
     mgc_id id = mgc__alloc((uint8_t)op, mgc__forward(op, va, vb), a > b ? a : b);
     if (!id) return 0;
     mgc_node *node = mgc__node(id);

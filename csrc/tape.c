@@ -52,15 +52,21 @@ typedef struct {
     uint32_t *w;                 /* nout * nin weight slots, neuron after neuron */
     uint32_t *bias;              /* nout bias slots (has_bias) */
     double *wt;                  /* the weights input-major (nin x nout), read each forward */
-    double *wn;                  /* the weights neuron-major (nout x nin) */
+    double *wn;                  /* the weights neuron-major (nout x nin); not if direct */
     double *bv;                  /* the biases */
-    double *gw;                  /* weight grads, neuron-major, during backward */
+    double *gw;                  /* weight grads, neuron-major, during backward; not if direct */
+    const double **wrow;         /* nout: each neuron's nin weights in order: its row of wn,
+                                    or (direct) the weights' own values in the arena */
+    double **gwrow;              /* nout: where each neuron's weight grads are summed: its row
+                                    of gw, or (direct) the weights' own grads in the arena */
     int together;                /* its row groups are side by side (the tape is in level
                                     order), their inputs distinct, every dot reached from
                                     the loss: all rows run as one block */
     double *x, *gx;              /* together: every row's inputs and their grads, row-major */
-    mgc_node **wnode, **bnode;   /* direct (see find_direct): the weights' and biases' nodes,
-                                    read and given their grads with no slot between; else NULL */
+    int direct;                  /* see find_direct: the weights and biases are read and given
+                                    their grads in the arena, with no slot between */
+    const double **bval;         /* direct and has_bias: each bias's value in the arena */
+    double **bgrad;              /* the same: each bias's grad */
 } mgc_dense;
 
 struct mgc_tape {
@@ -92,6 +98,9 @@ struct mgc_tape {
     double *row_scratch;         /* a row's inputs, sums, input grads, output grads */
     uint32_t step_count;
     uint32_t *steps;             /* what a run does, in order (list_steps) */
+    uint32_t zero_count;
+    uint32_t *zero;              /* [from, to) slot ranges whose grads backward starts at 0:
+                                    all but the direct blocks' parameters (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
     mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
 };
@@ -131,13 +140,16 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->gw);
         free(d->x);
         free(d->gx);
-        free(d->wnode);
-        free(d->bnode);
+        free(d->wrow);
+        free(d->gwrow);
+        free(d->bval);
+        free(d->bgrad);
     }
     free(tape->dense);
     free(tape->member);
     free(tape->row_scratch);
     free(tape->steps);
+    free(tape->zero);
     mgc__pool_free(tape->pool);
     free(tape);
 }
@@ -324,9 +336,14 @@ static int new_block(mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *capacity)
     d->wn = malloc(weights * sizeof(double));
     d->bv = malloc(nout * sizeof(double));
     d->gw = malloc(weights * sizeof(double));
+    d->wrow = malloc(nout * sizeof(double *));
+    d->gwrow = malloc(nout * sizeof(double *));
     t->dense_count++;  /* counted now, so that mgc_tape_free frees what was made */
-    if (!d->w || !d->bias || !d->wt || !d->wn || !d->bv || !d->gw) return -1;
+    if (!d->w || !d->bias || !d->wt || !d->wn || !d->bv || !d->gw || !d->wrow || !d->gwrow)
+        return -1;
     for (uint32_t j = 0; j < nout; j++) {
+        d->wrow[j] = d->wn + (size_t)j * n;
+        d->gwrow[j] = d->gw + (size_t)j * n;
         const uint32_t *c = t->edges + t->a[s + j];
         memcpy(d->w + (size_t)j * n, c, n * sizeof(uint32_t));
         d->bias[j] = d->has_bias ? c[count - 1] : NO_SLOT;
@@ -472,11 +489,26 @@ static int find_dense(mgc_tape *t) {
     return status;
 }
 
+/* whether the ids of each neuron's weights run consecutively within one chunk, as
+ * a Neuron's made in a row do: then a row of the arena's values is the neuron's
+ * weights in order */
+static int weights_in_rows(const mgc_tape *t, const mgc_dense *d, const uint32_t *leaf_of) {
+    for (uint32_t j = 0; j < d->nout; j++) {
+        const uint32_t *w = d->w + (size_t)j * d->nin;
+        mgc_id first = t->leaf_id[leaf_of[w[0]] - 1];
+        if ((first & (MGC_CHUNK_NODES - 1)) + (uint64_t)d->nin > MGC_CHUNK_NODES) return 0;
+        for (uint32_t i = 1; i < d->nin; i++)
+            if (t->leaf_id[leaf_of[w[i]] - 1] != first + i) return 0;
+    }
+    return 1;
+}
+
 /* direct: a block whose rows run together and whose weights and biases are live
- * leaves that no other slot reads (not shared) and no output is. A run then reads them from
- * their nodes into the block's arrays and adds their grads straight to the nodes:
- * for a wide layer most of the tape's leaves, spared two passes through the slots.
- * Their leaves move to the end of the leaf list, past t->loop_leaves. 0 or -1 */
+ * leaves that no other slot reads (not shared) and no output is, each neuron's
+ * weights a run of consecutive ids. A run then reads them in the arena and adds
+ * their grads straight to it: for a wide layer most of the tape's leaves, spared
+ * two passes through the slots and copies. Their leaves move to the end of the
+ * leaf list, past t->loop_leaves. 0 or -1 */
 static int find_direct(mgc_tape *t) {
     uint32_t slots = t->slots;
     t->loop_leaves = t->leaf_count;
@@ -494,28 +526,36 @@ static int find_direct(mgc_tape *t) {
             if (!leaf_of[slot]) blocked[b] = 1;
             owner[slot] = b + 1;
         }
+        blocked[b] |= !blocked[b] && !weights_in_rows(t, d, leaf_of);
     }
     for (uint32_t i = 0; i < t->output_count && status == 0; i++)
         if (owner[t->output_slot[i]]) blocked[owner[t->output_slot[i]] - 1] = 1;
-    /* the direct blocks' node pointers, and their leaves marked (leaf_of = 0) */
+    /* the direct blocks' rows in the arena, and their leaves marked (leaf_of = 0) */
     mgc__lock();  /* the chunk table may grow under another thread's allocation */
     for (uint32_t b = 0; b < t->dense_count && status == 0; b++) {
         mgc_dense *d = &t->dense[b];
         if (blocked[b]) continue;
-        size_t weights = (size_t)d->nout * d->nin;
-        d->wnode = malloc(weights * sizeof(mgc_node *));
-        d->bnode = d->has_bias ? malloc(d->nout * sizeof(mgc_node *)) : NULL;
-        if (!d->wnode || (d->has_bias && !d->bnode)) {
+        d->bval = d->has_bias ? malloc(d->nout * sizeof(double *)) : NULL;
+        d->bgrad = d->has_bias ? malloc(d->nout * sizeof(double *)) : NULL;
+        if (d->has_bias && (!d->bval || !d->bgrad)) {
             status = -1;
             break;
         }
-        for (size_t k = 0; k < block_params(d); k++) {
-            uint32_t slot = param_slot(d, k);
-            mgc_node *node = mgc__node(t->leaf_id[leaf_of[slot] - 1]);
-            if (k < weights) d->wnode[k] = node;
-            else d->bnode[k - weights] = node;
-            leaf_of[slot] = 0;
+        for (uint32_t j = 0; j < d->nout; j++) {
+            mgc_id first = t->leaf_id[leaf_of[d->w[(size_t)j * d->nin]] - 1];
+            d->wrow[j] = mgc__data(first);
+            d->gwrow[j] = mgc__grad(first);
+            if (d->has_bias) {
+                mgc_id bias = t->leaf_id[leaf_of[d->bias[j]] - 1];
+                d->bval[j] = mgc__data(bias);
+                d->bgrad[j] = mgc__grad(bias);
+            }
         }
+        for (size_t k = 0; k < block_params(d); k++) leaf_of[param_slot(d, k)] = 0;
+        d->direct = 1;
+        free(d->wn);  /* its rows are the arena's */
+        free(d->gw);
+        d->wn = d->gw = NULL;
     }
     mgc__unlock();
     if (status == 0) {  /* the looped leaves first (their order kept), then the direct ones */
@@ -752,20 +792,27 @@ MGC_VECTOR static void block_forward(const double *restrict wt, const double *re
     }
 }
 
-/* gw[j][i] += x[r][i] * g[r][j], from the last row to the first: four neurons by
- * eight inputs at a time, their grads held in registers through all the rows. g's
- * rows are ldg apart (nout for all the neurons, more for a share of them) */
-MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *restrict x,
-                                          const double *restrict g, uint32_t rows, uint32_t nin,
-                                          uint32_t nout, uint32_t ldg) {
+/* gw[j][i] += the sum of x[r][i] * g[r][j], from the last row to the first, for
+ * gw[j] = gwrow[j]: four neurons by eight inputs at a time, their sums held in
+ * registers through all the rows. The sums start from gw itself, or (from_zero)
+ * from 0, to be added to gw at the end, as a tape slot's grad is to its leaf's.
+ * g's rows are ldg apart (nout for all the neurons, more for a share of them) */
+MGC_VECTOR static void block_weight_grads(double *const *gwrow, int from_zero,
+                                          const double *restrict x, const double *restrict g,
+                                          uint32_t rows, uint32_t nin, uint32_t nout, uint32_t ldg) {
     uint32_t j = 0;
 #if TILE
+    v4d zero = {0.0, 0.0, 0.0, 0.0};
     for (; j + 4 <= nout; j += 4) {
-        double *w0 = gw + (size_t)j * nin, *w1 = w0 + nin, *w2 = w1 + nin, *w3 = w2 + nin;
+        double *restrict w0 = gwrow[j], *restrict w1 = gwrow[j + 1], *restrict w2 = gwrow[j + 2],
+                         *restrict w3 = gwrow[j + 3];
         uint32_t i = 0;
         for (; i + TILE <= nin; i += TILE) {
-            v4d a0 = LOAD4(w0 + i), c0 = LOAD4(w0 + i + 4), a1 = LOAD4(w1 + i), c1 = LOAD4(w1 + i + 4);
-            v4d a2 = LOAD4(w2 + i), c2 = LOAD4(w2 + i + 4), a3 = LOAD4(w3 + i), c3 = LOAD4(w3 + i + 4);
+            v4d a0 = zero, c0 = zero, a1 = zero, c1 = zero, a2 = zero, c2 = zero, a3 = zero, c3 = zero;
+            if (!from_zero) {
+                a0 = LOAD4(w0 + i); c0 = LOAD4(w0 + i + 4); a1 = LOAD4(w1 + i); c1 = LOAD4(w1 + i + 4);
+                a2 = LOAD4(w2 + i); c2 = LOAD4(w2 + i + 4); a3 = LOAD4(w3 + i); c3 = LOAD4(w3 + i + 4);
+            }
             for (uint32_t r = rows; r-- > 0;) {
                 const double *xr = x + (size_t)r * nin + i, *gr = g + (size_t)r * ldg + j;
                 v4d lo = LOAD4(xr), hi = LOAD4(xr + 4);
@@ -775,23 +822,56 @@ MGC_VECTOR static void block_weight_grads(double *restrict gw, const double *res
                 a2 = a2 + lo * g2; c2 = c2 + hi * g2;
                 a3 = a3 + lo * g3; c3 = c3 + hi * g3;
             }
+            if (from_zero) {
+                a0 = LOAD4(w0 + i) + a0; c0 = LOAD4(w0 + i + 4) + c0;
+                a1 = LOAD4(w1 + i) + a1; c1 = LOAD4(w1 + i + 4) + c1;
+                a2 = LOAD4(w2 + i) + a2; c2 = LOAD4(w2 + i + 4) + c2;
+                a3 = LOAD4(w3 + i) + a3; c3 = LOAD4(w3 + i + 4) + c3;
+            }
             STORE4(w0 + i, a0); STORE4(w0 + i + 4, c0); STORE4(w1 + i, a1); STORE4(w1 + i + 4, c1);
             STORE4(w2 + i, a2); STORE4(w2 + i + 4, c2); STORE4(w3 + i, a3); STORE4(w3 + i + 4, c3);
         }
         for (; i < nin; i++)
-            for (uint32_t q = j; q < j + 4; q++)
-                for (uint32_t r = rows; r-- > 0;)
-                    gw[(size_t)q * nin + i] = gw[(size_t)q * nin + i] + x[(size_t)r * nin + i] * g[(size_t)r * ldg + q];
+            for (uint32_t q = j; q < j + 4; q++) {
+                double a = from_zero ? 0.0 : gwrow[q][i];
+                for (uint32_t r = rows; r-- > 0;) a = a + x[(size_t)r * nin + i] * g[(size_t)r * ldg + q];
+                gwrow[q][i] = from_zero ? gwrow[q][i] + a : a;
+            }
     }
+    for (; j < nout; j++) {  /* a neuron at a time, eight inputs */
+        double *restrict w = gwrow[j];
+        uint32_t i = 0;
+        for (; i + TILE <= nin; i += TILE) {
+            v4d a = from_zero ? zero : LOAD4(w + i), c = from_zero ? zero : LOAD4(w + i + 4);
+            for (uint32_t r = rows; r-- > 0;) {
+                const double *xr = x + (size_t)r * nin + i;
+                double gr = g[(size_t)r * ldg + j];
+                a = a + LOAD4(xr) * gr;
+                c = c + LOAD4(xr + 4) * gr;
+            }
+            if (from_zero) {
+                a = LOAD4(w + i) + a;
+                c = LOAD4(w + i + 4) + c;
+            }
+            STORE4(w + i, a);
+            STORE4(w + i + 4, c);
+        }
+#else
+    for (; j < nout; j++) {
+        double *restrict w = gwrow[j];
+        uint32_t i = 0;
 #endif
-    for (; j < nout; j++)
-        for (uint32_t r = rows; r-- > 0;)
-            axpy(gw + (size_t)j * nin, x + (size_t)r * nin, g[(size_t)r * ldg + j], nin);
+        for (; i < nin; i++) {
+            double a = from_zero ? 0.0 : w[i];
+            for (uint32_t r = rows; r-- > 0;) a = a + x[(size_t)r * nin + i] * g[(size_t)r * ldg + j];
+            w[i] = from_zero ? w[i] + a : a;
+        }
+    }
 }
 
-/* gx[r][i] += wn[j][i] * g[r][j], from the last neuron to the first: four rows by
+/* gx[r][i] += wrow[j][i] * g[r][j], from the last neuron to the first: four rows by
  * eight inputs at a time */
-MGC_VECTOR static void block_input_grads(double *restrict gx, const double *restrict wn,
+MGC_VECTOR static void block_input_grads(double *restrict gx, const double *const *wrow,
                                          const double *restrict g, uint32_t rows, uint32_t nin,
                                          uint32_t nout) {
     uint32_t r = 0;
@@ -802,7 +882,7 @@ MGC_VECTOR static void block_input_grads(double *restrict gx, const double *rest
             for (int q = 0; q < 4; q++)
                 for (int m = 0; m < 8; m++) a[q][m] = gx[(size_t)(r + q) * nin + i + m];
             for (uint32_t j = nout; j-- > 0;) {
-                const double *w = wn + (size_t)j * nin + i;
+                const double *w = wrow[j] + i;
                 for (int q = 0; q < 4; q++) {
                     double gq = g[(size_t)(r + q) * nout + j];
                     for (int m = 0; m < 8; m++) a[q][m] = a[q][m] + w[m] * gq;
@@ -814,11 +894,11 @@ MGC_VECTOR static void block_input_grads(double *restrict gx, const double *rest
         for (; i < nin; i++)
             for (uint32_t q = r; q < r + 4; q++)
                 for (uint32_t j = nout; j-- > 0;)
-                    gx[(size_t)q * nin + i] = gx[(size_t)q * nin + i] + wn[(size_t)j * nin + i] * g[(size_t)q * nout + j];
+                    gx[(size_t)q * nin + i] = gx[(size_t)q * nin + i] + wrow[j][i] * g[(size_t)q * nout + j];
     }
     for (; r < rows; r++)
         for (uint32_t j = nout; j-- > 0;)
-            axpy(gx + (size_t)r * nin, wn + (size_t)j * nin, g[(size_t)r * nout + j], nin);
+            axpy(gx + (size_t)r * nin, wrow[j], g[(size_t)r * nout + j], nin);
 }
 
 
@@ -835,7 +915,8 @@ typedef struct {
     mgc_dense *d;
 } block_job;
 
-/* neurons [from, to) of the weights gathered: input-major, neuron-major, biases */
+/* neurons [from, to) of the weights gathered: input-major, neuron-major (but for a
+ * direct block, whose rows in the arena are that), biases */
 static void gather_weights_part(void *context, uint32_t part, uint32_t parts) {
     block_job *job = context;
     mgc_dense *d = job->d;
@@ -844,16 +925,19 @@ static void gather_weights_part(void *context, uint32_t part, uint32_t parts) {
     mgc__part_range(nout, 1, part, parts, &from, &to);
     for (uint32_t j0 = from; j0 < to; j0 += 8) {  /* eight neurons: a line of wt an input */
         uint32_t j1 = to - j0 < 8 ? to : j0 + 8;
+        if (d->direct) {
+            for (uint32_t i = 0; i < nin; i++)
+                for (uint32_t j = j0; j < j1; j++) d->wt[(size_t)i * nout + j] = d->wrow[j][i];
+            continue;
+        }
         for (uint32_t i = 0; i < nin; i++)
             for (uint32_t j = j0; j < j1; j++) {
                 size_t k = (size_t)j * nin + i;
-                double w = d->wnode ? d->wnode[k]->data : v[d->w[k]];
-                d->wn[k] = w;
-                d->wt[(size_t)i * nout + j] = w;
+                d->wn[k] = d->wt[(size_t)i * nout + j] = v[d->w[k]];
             }
     }
     for (uint32_t j = from; j < to; j++)
-        d->bv[j] = !d->has_bias ? 0.0 : d->bnode ? d->bnode[j]->data : v[d->bias[j]];
+        d->bv[j] = !d->has_bias ? 0.0 : d->direct ? *d->bval[j] : v[d->bias[j]];
 }
 
 /* the weights of block d, as a run reads them */
@@ -894,20 +978,19 @@ static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
     const double *gout = g + d->first;
     uint32_t nin = d->nin, nout = d->nout, rows = d->rows, from, to;
     mgc__part_range(nout, 4, part, parts, &from, &to);
-    size_t lo = (size_t)from * nin, hi = (size_t)to * nin;
-    if (d->wnode) {  /* direct: the slots' grads would start at 0 and end in the nodes */
-        memset(d->gw + lo, 0, (hi - lo) * sizeof(double));
-        if (to > from) block_weight_grads(d->gw + lo, d->x, gout + from, rows, nin, to - from, nout);
-        for (size_t k = lo; k < hi; k++) d->wnode[k]->grad += d->gw[k];
+    if (to == from) return;
+    if (d->direct) {  /* the slots' grads would start at 0 and be added to the arena's */
+        block_weight_grads(d->gwrow + from, 1, d->x, gout + from, rows, nin, to - from, nout);
         for (uint32_t j = from; j < to && d->has_bias; j++) {
             double sum = 0.0;
             for (uint32_t r = rows; r-- > 0;) sum += gout[(size_t)r * nout + j];
-            d->bnode[j]->grad += sum;
+            *d->bgrad[j] += sum;
         }
         return;
     }
+    size_t lo = (size_t)from * nin, hi = (size_t)to * nin;
     for (size_t k = lo; k < hi; k++) d->gw[k] = g[d->w[k]];
-    if (to > from) block_weight_grads(d->gw + lo, d->x, gout + from, rows, nin, to - from, nout);
+    block_weight_grads(d->gwrow + from, 0, d->x, gout + from, rows, nin, to - from, nout);
     for (size_t k = lo; k < hi; k++) g[d->w[k]] = d->gw[k];
     if (d->has_bias)
         for (uint32_t j = from; j < to; j++)
@@ -927,7 +1010,7 @@ static void input_grads_part(void *context, uint32_t part, uint32_t parts) {
         for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
     }
     if (to > from)
-        block_input_grads(d->gx + (size_t)from * nin, d->wn, g + d->first + (size_t)from * nout,
+        block_input_grads(d->gx + (size_t)from * nin, d->wrow, g + d->first + (size_t)from * nout,
                           to - from, nin, nout);
     for (uint32_t r = from; r < to; r++) {
         const uint32_t *xs = row_inputs(t, d, r);
@@ -1052,7 +1135,8 @@ static void slot_backward(mgc_tape *t, uint32_t s) {
 }
 
 static void backward(mgc_tape *t) {
-    memset(t->grad, 0, t->slots * sizeof(double));
+    for (uint32_t k = 0; k < t->zero_count; k++)  /* a direct weight's grad is never used */
+        memset(t->grad + t->zero[2 * k], 0, (t->zero[2 * k + 1] - t->zero[2 * k]) * sizeof(double));
     t->grad[t->output_slot[0]] = 1.0;
     for (uint32_t k = t->step_count; k-- > 0;) {
         uint32_t s = t->steps[k];
@@ -1072,7 +1156,12 @@ static void backward(mgc_tape *t) {
  * its first slot, a block whose rows run together as its first. 0 or -1 */
 static int list_steps(mgc_tape *t) {
     t->steps = malloc((t->slots ? t->slots : 1) * sizeof(uint32_t));
-    if (!t->steps) return -1;
+    uint8_t *direct = calloc(t->slots ? t->slots : 1, 1);  /* a direct block's parameter */
+    uint32_t ranges = 0;
+    if (!t->steps || !direct) {
+        free(direct);
+        return -1;
+    }
     for (uint32_t s = 0; s < t->slots; s++) {
         if (t->op[s] == MGC_LEAF) continue;
         t->steps[t->step_count++] = s;
@@ -1083,13 +1172,25 @@ static int list_steps(mgc_tape *t) {
             s += GROUP - 1;
         }
     }
-    return 0;
+    for (uint32_t b = 0; b < t->dense_count; b++)
+        for (size_t k = 0; t->dense[b].direct && k < block_params(&t->dense[b]); k++)
+            direct[param_slot(&t->dense[b], k)] = 1;
+    for (uint32_t s = 0; s < t->slots; s++) ranges += !direct[s] && (s == 0 || direct[s - 1]);
+    t->zero = malloc((ranges ? ranges : 1) * 2 * sizeof(uint32_t));
+    for (uint32_t s = 0; s < t->slots && t->zero; s++) {
+        if (direct[s]) continue;
+        uint32_t from = s;
+        while (s < t->slots && !direct[s]) s++;
+        t->zero[2 * t->zero_count] = from;
+        t->zero[2 * t->zero_count++ + 1] = s;
+    }
+    free(direct);
+    return t->zero ? 0 : -1;
 }
 
 int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     mgc__lock();
-    for (uint32_t i = 0; i < t->loop_leaves; i++)
-        t->value[t->leaf_slot[i]] = mgc__node(t->leaf_id[i])->data;
+    for (uint32_t i = 0; i < t->loop_leaves; i++) t->value[t->leaf_slot[i]] = *mgc__data(t->leaf_id[i]);
     for (uint32_t i = 0; i < t->input_count; i++)
         if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
     int bad = forward(t);
@@ -1101,9 +1202,9 @@ int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     backward(t);
     for (uint32_t i = 0; i < t->loop_leaves; i++) {
         uint32_t slot = t->leaf_slot[i];
-        mgc_node *leaf = mgc__node(t->leaf_id[i]);
-        if (slot == t->output_slot[0]) leaf->grad = 1.0;  /* a leaf loss: backward() sets the root */
-        else if (t->flags[slot] & FROM_LOSS) leaf->grad += t->grad[slot];
+        double *grad = mgc__grad(t->leaf_id[i]);
+        if (slot == t->output_slot[0]) *grad = 1.0;  /* a leaf loss: backward() sets the root */
+        else if (t->flags[slot] & FROM_LOSS) *grad += t->grad[slot];
     }
     mgc__unlock();
     return 0;

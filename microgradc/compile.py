@@ -270,8 +270,9 @@ class CompiledStep:
         else:
             examples, traced = known
             self._last = signature
-        flat = [array.astype(np.float64).ravel() for array in arrays]
-        inputs = np.concatenate(flat) if flat else np.empty(0)
+        # one copy, taken now: the run reads this, whatever happens to the arrays meanwhile
+        inputs = np.concatenate([array.ravel() for array in arrays], dtype=np.float64) \
+            if arrays else np.empty(0)
         traced_at, tape, extra_shape, output_count = traced
         if traced_at != generation():
             traced_at, tape, extra_shape, output_count = self._retrace(signature, examples)

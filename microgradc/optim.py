@@ -35,7 +35,7 @@ class Optimizer:
     _STATE = ()  # names of the per-parameter C arrays of doubles a subclass keeps
 
     def __init__(self, params, lr):
-        self._snapshot = None  # (generation, parameters, ids, state) a step works on
+        self._snapshot = None  # (generation, parameters, ids, state, runs) a step works on
         self.params = params
         self.lr = lr
         self._sync()
@@ -59,7 +59,8 @@ class Optimizer:
         self._lr = _setting(value, "lr")
 
     def _sync(self):
-        """What a step works on: (parameters, their ids, their state), read as one snapshot.
+        """What a step works on: (parameters, their ids, their state, their runs), read as
+        one snapshot. The runs are (lengths, count), as mgc_param_runs splits the ids.
 
         Rebuilt if opt.params changed since the last one: the parameters are held (so each
         id has an owner for as long as a step uses the snapshot) and each keeps its state,
@@ -82,7 +83,7 @@ class Optimizer:
                                  f"each parameter may be listed once")
         state = {name: ffi.new(kind, len(params)) for name, kind in self._STATE}
         if snapshot is not None:
-            old_params, _, old_state = snapshot[1:]
+            old_params, _, old_state, _ = snapshot[1:]
             old_place = {p._id: i for i, p in enumerate(old_params)}
             for i, p in enumerate(params):
                 j = old_place.get(p._id)
@@ -90,11 +91,13 @@ class Optimizer:
                     for name in state:
                         state[name][i] = old_state[name][j]
         ids = ffi.new("mgc_id[]", [p._id for p in params])
-        self._snapshot = (seen, params, ids, state)
-        return params, ids, state
+        runs = ffi.new("uint32_t[]", len(params))  # they step together from now on
+        runs = (runs, lib.mgc_param_runs(ids, state['steps'], len(params), runs))
+        self._snapshot = (seen, params, ids, state, runs)
+        return params, ids, state, runs
 
     def zero_grad(self):
-        params, ids, _ = self._sync()
+        params, ids, _, _ = self._sync()
         lib.mgc_zero_grad(ids, len(params))
 
 
@@ -108,8 +111,8 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def step(self):
-        params, ids, state = self._sync()
-        lib.mgc_sgd_step(ids, len(params), self.lr, self.momentum, self.weight_decay,
+        _, ids, state, runs = self._sync()
+        lib.mgc_sgd_step(ids, *runs, self.lr, self.momentum, self.weight_decay,
                          state['velocity'], state['steps'])
 
 
@@ -125,6 +128,6 @@ class Adam(Optimizer):
         super().__init__(params, lr)
 
     def step(self):
-        params, ids, state = self._sync()
-        lib.mgc_adam_step(ids, len(params), self.lr, self.betas[0], self.betas[1], self.eps,
+        _, ids, state, runs = self._sync()
+        lib.mgc_adam_step(ids, *runs, self.lr, self.betas[0], self.betas[1], self.eps,
                           self.weight_decay, state['m'], state['v'], state['steps'])

@@ -1,0 +1,170 @@
+"""Parameters whose ids run consecutively, as a model made in one go has them.
+
+The arena keeps every value and grad in arrays of their own, so the optimizers step a
+run of consecutive ids as plain arrays, and a compiled layer whose neurons' weights
+are such runs reads and writes them in place (csrc/optim.c, csrc/tape.c). Those fast
+paths must give exactly the numbers of the id-at-a-time ones: torch float64 and the
+eager graph are the references, and a model whose weight ids are scattered (which
+takes the slower paths) must agree with one whose ids run, to the bit.
+
+Where a new Value's id lands depends on which ids earlier tests left free, so each
+check runs in a fresh interpreter, where ids are handed out in order, and first
+asserts the id layout it sets out to test.
+"""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def run_fresh(code):
+    """code in a new interpreter with tests/ importable; it prints ok when every
+    assertion in it held."""
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=TESTS,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("ok"), run.stdout
+
+
+def test_compiled_layers_whose_weight_ids_run_give_eager_bits_and_the_scattered_models_bits():
+    run_fresh("""
+        import random
+        import numpy as np
+        from helpers import close, loss_of
+        from microgradc import Value, compile
+        from microgradc.nn import MLP
+        from microgradc.optim import Adam
+
+        def runs_in_order(model):
+            return all([w._id for w in n.w] == list(range(n.w[0]._id, n.w[0]._id + len(n.w)))
+                       for layer in model.layers for n in layer.neurons)
+
+        # 21 inputs: two eight-wide tiles and a tail of 5; 7 and 12 neurons: tiles of
+        # four and tails of 3 and 0; 3 and 5 outputs over 7 and 12 inputs: tails only
+        for nin, widths in [(21, [7, 3]), (16, [12, 5])]:
+            random.seed(0)
+            ordered = MLP(nin, widths, activation='tanh')
+            random.seed(0)
+            scattered = MLP(nin, widths, activation='tanh')
+            fillers = []
+            for layer in scattered.layers:
+                for n in layer.neurons:
+                    weights = []
+                    for w in n.w:  # a filler between each two weights
+                        weights.append(Value(w.data))
+                        fillers.append(Value(0.0))
+                    n.w = weights
+            assert runs_in_order(ordered) and not runs_in_order(scattered)
+            for rows in [1, 3, 5, 32, 33]:
+                rng = np.random.default_rng(rows)
+                X = rng.normal(size=(rows, nin))
+                one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
+                steps = {}
+                for name, model in [('ordered', ordered), ('scattered', scattered)]:
+                    steps[name] = [compile(loss_of(model, 0.0), X, one_hot, threads=t)
+                                   for t in (1, 3)]
+                opts = {'ordered': Adam(ordered.parameters(), lr=0.05),
+                        'scattered': Adam(scattered.parameters(), lr=0.05)}
+                for k in range(3):
+                    X_k = X + 0.5 * k
+                    results = {}
+                    for name, model in [('ordered', ordered), ('scattered', scattered)]:
+                        params = model.parameters()
+                        for step in steps[name]:
+                            loss, scores = step(X_k, one_hot)
+                            results.setdefault(name, []).append(
+                                (loss, scores.tolist(), [p.grad for p in params]))
+                            step(X_k, one_hot)  # a second call adds to the grads
+                            assert all(close(b, 2 * a, 1e-12, 1e-300)
+                                       for a, b in zip(results[name][-1][2],
+                                                       [p.grad for p in params]))
+                            for p in params:
+                                p.grad = 0.0
+                        fn = loss_of(model, 0.0)
+                        loss, scores = fn([[Value(x) for x in row] for row in X_k.tolist()],
+                                          one_hot.tolist())
+                        loss.backward()
+                        eager = [p.grad for p in params]
+                        largest = max(abs(g) for g in eager)
+                        ours = results[name][0]
+                        assert ours[0] == loss.data, (nin, rows, k, name)
+                        assert ours[1] == [[s.data for s in row] for row in scores]
+                        assert all(close(a, b, 1e-12, 1e-12 * largest)
+                                   for a, b in zip(ours[2], eager)), (nin, rows, k, name)
+                        opts[name].step()  # the next call reads the moved weights
+                        opts[name].zero_grad()
+                    # one thread or three, weights in runs or scattered: the same bits
+                    assert all(r == results['ordered'][0]
+                               for r in results['ordered'] + results['scattered'])
+        print("ok")
+    """)
+
+
+def test_optimizers_stepping_runs_of_ids_match_torch_across_a_chunk_edge_and_late_additions():
+    run_fresh("""
+        import math
+        import torch
+        from helpers import mismatches
+        from microgradc import Value
+        from microgradc.optim import SGD, Adam
+
+        CHUNK = 65536  # ids per chunk of the arena
+        fillers = []
+        while True:  # up to 150 ids short of a chunk's end
+            fillers.append(Value(0.0))
+            if fillers[-1]._id % CHUNK == CHUNK - 151:
+                break
+        settings = [(Adam, dict(lr=0.05)), (Adam, dict(lr=0.02, betas=(0.3, 0.9), weight_decay=0.1)),
+                    (SGD, dict(lr=0.1, momentum=0.9)), (SGD, dict(lr=0.1, weight_decay=0.01))]
+        for make, kwargs in settings:
+            start = [math.sin(i) for i in range(300)]
+            ours = [Value(x) for x in start]
+            if (make, kwargs) == settings[0]:  # its ids run straight across a chunk's end
+                ids = [p._id for p in ours]
+                assert ids == list(range(ids[0], ids[0] + 300))
+                assert ids[0] // CHUNK != ids[-1] // CHUNK
+            # the same parameters listed last to first: runs of one id each
+            single = [Value(x) for x in start]
+            theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in start]
+            # the last 100 join after three steps: a run of ids, two step counts
+            opt = make(ours[:200], **kwargs)
+            sopt = make(single[199::-1], **kwargs)
+            topt = getattr(torch.optim, make.__name__)(theirs[:200], **kwargs)
+            for step in range(8):
+                if step == 3:
+                    opt.params.extend(ours[200:])
+                    sopt.params.extend(single[:199:-1])
+                    topt.add_param_group({'params': theirs[200:]})
+                for i, (p, q, t) in enumerate(zip(ours, single, theirs)):
+                    g = math.cos(1.7 * step + 0.3 * i) * 10.0 ** (i % 5 - 2)
+                    p.grad = q.grad = g
+                    t.grad = torch.tensor(g, dtype=torch.float64)
+                opt.step()
+                sopt.step()
+                topt.step()
+                assert [p.data for p in ours] == [q.data for q in single], (make, kwargs, step)
+                assert not mismatches([p.data for p in ours], [t.item() for t in theirs],
+                                      1e-12, 1e-14), (make, kwargs, step)
+        print("ok")
+    """)
+
+
+def test_a_step_makes_an_int_parameter_print_as_a_float_across_a_run():
+    run_fresh("""
+        from microgradc import Value
+        from microgradc.optim import Adam
+
+        params = [Value(i) for i in range(100)]  # ints, in one run of ids
+        assert [repr(p) for p in params[:2]] == ['Value(data=0, grad=0)', 'Value(data=1, grad=0)']
+        opt = Adam(params[:70], lr=0.1)
+        for p in params:
+            p.grad = 1.0
+        opt.step()
+        assert all(repr(p).startswith('Value(data=') and '.' in repr(p).split(',')[0]
+                   for p in params[:70])
+        assert [repr(p) for p in params[70:72]] == ['Value(data=70, grad=1.0)',
+                                                     'Value(data=71, grad=1.0)']
+        print("ok")
+    """)
