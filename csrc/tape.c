@@ -63,6 +63,8 @@ typedef struct {
                                     order), their inputs distinct, every dot reached from
                                     the loss: all rows run as one block */
     double *x, *gx;              /* together: every row's inputs and their grads, row-major */
+    int x_in_place;              /* x and gx are the tape's own slots: the rows' inputs are
+                                    one run of slots, row after row */
     int direct;                  /* see find_direct: the weights and biases are read and given
                                     their grads in the arena, with no slot between */
     const double **bval;         /* direct and has_bias: each bias's value in the arena */
@@ -88,6 +90,8 @@ struct mgc_tape {
     mgc_id *leaf_id;             /* held by the tape */
     uint32_t input_count;
     uint32_t *input_slot;        /* NO_SLOT for an input the outputs do not reach */
+    uint32_t inputs_at;          /* the first input's slot when the inputs' slots are one run,
+                                    in order; else NO_SLOT */
     uint32_t output_count;
     uint32_t *output_slot;
     size_t python_ops;           /* nodes whose forward or rule is in Python */
@@ -138,8 +142,10 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->wn);
         free(d->bv);
         free(d->gw);
-        free(d->x);
-        free(d->gx);
+        if (!d->x_in_place) {
+            free(d->x);
+            free(d->gx);
+        }
         free(d->wrow);
         free(d->gwrow);
         free(d->bval);
@@ -361,6 +367,11 @@ static inline uint32_t param_slot(const mgc_dense *d, size_t k) {
     return k < weights ? d->w[k] : d->bias[k - weights];
 }
 
+/* the input slots of row r of block d (the x part of its first dot) */
+static inline const uint32_t *row_inputs(const mgc_tape *t, const mgc_dense *d, uint32_t r) {
+    return t->edges + t->a[d->first + r * d->nout] + d->nin;
+}
+
 /* the dense blocks of the tape: row groups of at least two dots of at least two
  * weights, grouped by their weights. 0 or -1 */
 static int find_dense(mgc_tape *t) {
@@ -476,7 +487,17 @@ static int find_dense(mgc_tape *t) {
                     seen[x[i]] = b + 1;
                 }
             }
-            if (d->together) {
+            uint32_t x0 = d->together ? row_inputs(t, d, 0)[0] : 0;
+            d->x_in_place = d->together && x0 <= slots - (size_t)d->rows * d->nin;
+            for (uint32_t r = 0; r < d->rows && d->x_in_place; r++) {
+                const uint32_t *x = row_inputs(t, d, r);
+                for (uint32_t i = 0; i < d->nin && d->x_in_place; i++)
+                    d->x_in_place = x[i] == x0 + r * d->nin + i;
+            }
+            if (d->x_in_place) {
+                d->x = t->value + x0;
+                d->gx = d->need_gx ? t->grad + x0 : NULL;
+            } else if (d->together) {
                 d->x = malloc((size_t)d->rows * d->nin * sizeof(double));
                 d->gx = d->need_gx ? malloc((size_t)d->rows * d->nin * sizeof(double)) : NULL;
                 if (!d->x || (d->need_gx && !d->gx)) status = -1;
@@ -677,6 +698,9 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         mgc_tape_free(t);
         return NULL;
     }
+    t->inputs_at = t->input_count ? t->input_slot[0] : NO_SLOT;
+    for (uint32_t i = 1; i < t->input_count && t->inputs_at != NO_SLOT; i++)
+        if (t->input_slot[i] != t->inputs_at + i) t->inputs_at = NO_SLOT;
     mark_from_loss(t);
     if (find_dense(t) || find_direct(t)) {
         mgc_tape_free(t);
@@ -902,10 +926,6 @@ MGC_VECTOR static void block_input_grads(double *restrict gx, const double *cons
 }
 
 
-/* the input slots of row r of block d (the x part of its first dot) */
-static inline const uint32_t *row_inputs(const mgc_tape *t, const mgc_dense *d, uint32_t r) {
-    return t->edges + t->a[d->first + r * d->nout] + d->nin;
-}
 
 /* the shares of a block's work that threads run (mgc__pool_run): each writes its
  * own neurons' or rows' outputs, each computed as one thread would, so the bits
@@ -953,7 +973,7 @@ static void rows_forward_part(void *context, uint32_t part, uint32_t parts) {
     mgc_dense *d = job->d;
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(d->rows, 4, part, parts, &from, &to);
-    for (uint32_t r = from; r < to; r++) {
+    for (uint32_t r = from; r < to && !d->x_in_place; r++) {
         const uint32_t *xs = row_inputs(t, d, r);
         double *x = d->x + (size_t)r * nin;
         for (uint32_t i = 0; i < nin; i++) x[i] = t->value[xs[i]];
@@ -1005,14 +1025,14 @@ static void input_grads_part(void *context, uint32_t part, uint32_t parts) {
     double *g = t->grad;
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(d->rows, 4, part, parts, &from, &to);
-    for (uint32_t r = from; r < to; r++) {
+    for (uint32_t r = from; r < to && !d->x_in_place; r++) {
         const uint32_t *xs = row_inputs(t, d, r);
         for (uint32_t i = 0; i < nin; i++) d->gx[(size_t)r * nin + i] = g[xs[i]];
     }
     if (to > from)
         block_input_grads(d->gx + (size_t)from * nin, d->wrow, g + d->first + (size_t)from * nout,
                           to - from, nin, nout);
-    for (uint32_t r = from; r < to; r++) {
+    for (uint32_t r = from; r < to && !d->x_in_place; r++) {
         const uint32_t *xs = row_inputs(t, d, r);
         for (uint32_t i = 0; i < nin; i++) g[xs[i]] = d->gx[(size_t)r * nin + i];
     }
@@ -1191,8 +1211,11 @@ static int list_steps(mgc_tape *t) {
 int mgc_tape_run(mgc_tape *t, const double *inputs, double *outputs) {
     mgc__lock();
     for (uint32_t i = 0; i < t->loop_leaves; i++) t->value[t->leaf_slot[i]] = *mgc__data(t->leaf_id[i]);
-    for (uint32_t i = 0; i < t->input_count; i++)
-        if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
+    if (t->inputs_at != NO_SLOT)
+        memcpy(t->value + t->inputs_at, inputs, t->input_count * sizeof(double));
+    else
+        for (uint32_t i = 0; i < t->input_count; i++)
+            if (t->input_slot[i] != NO_SLOT) t->value[t->input_slot[i]] = inputs[i];
     int bad = forward(t);
     for (uint32_t i = 0; i < t->output_count; i++) outputs[i] = t->value[t->output_slot[i]];
     if (bad) {  /* no grads from a forward that had no number to give */

@@ -141,3 +141,21 @@ def test_a_row_that_reads_one_input_twice_runs_dot_by_dot_with_eager_grads():
     step = compile(fn, X)
     assert step.dense_blocks == 0  # its kernel would add the repeated input's grads once
     assert_step_is_eager(step, fn, X, layer.parameters())
+
+
+@pytest.mark.parametrize("order", ["in-order", "reversed"])
+def test_rows_reading_their_inputs_in_or_out_of_slot_order_give_eager_bits_and_grads(order):
+    # in order, a block reads its rows' inputs where they are; reversed, it gathers them
+    model, X, one_hot = classifier(6, nin=19, widths=(9, 3))
+    pick = (lambda image: image) if order == "in-order" else (lambda image: image[::-1])
+
+    def fn(images):
+        return losses.softmax_cross_entropy([model(pick(image)) for image in images],
+                                            one_hot.tolist())
+
+    step = compile(fn, X)
+    assert step.dense_blocks == 2
+    for k in range(2):
+        for p in model.parameters():  # the last check left eager's grads in them
+            p.grad = 0.0
+        assert_step_is_eager(step, fn, X + k, model.parameters())
