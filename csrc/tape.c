@@ -338,9 +338,9 @@ static int new_block(mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *capacity)
     size_t weights = (size_t)nout * n;
     d->w = malloc(weights * sizeof(uint32_t));
     d->bias = malloc(nout * sizeof(uint32_t));
-    d->wt = malloc(weights * sizeof(double));
+    d->wt = calloc(weights + 8, sizeof(double));  /* padded for block_forward's last loads */
     d->wn = malloc(weights * sizeof(double));
-    d->bv = malloc(nout * sizeof(double));
+    d->bv = calloc(nout + 8, sizeof(double));
     d->gw = malloc(weights * sizeof(double));
     d->wrow = malloc(nout * sizeof(double *));
     d->gwrow = malloc(nout * sizeof(double *));
@@ -763,134 +763,56 @@ MGC_VECTOR static void axpy(double *restrict out, const double *restrict x, doub
     for (uint32_t i = 0; i < n; i++) out[i] = out[i] + x[i] * g;
 }
 
+/* the two heavy kernels (dense.h): a copy for 4-double vectors, cloned for AVX2 with
+ * a portable default, and where GCC targets x86-64 one for AVX-512's 8-double
+ * vectors, taken when the CPU has them. Every copy gives the same bits */
 #if defined(__GNUC__)
-/* four doubles in a register (a pair of SSE registers without AVX); loaded and stored
- * unaligned. Lane by lane, + and * round as the scalar ones do */
 typedef double v4d __attribute__((vector_size(32), aligned(8)));
-#define LOAD4(p) (*(const v4d *)(p))
-#define STORE4(p, a) (*(v4d *)(p) = (a))
-#define TILE 8                   /* neurons (forward) or inputs (weight grads) a tile */
+#define VEC v4d
+#define LANES 4
+#endif
+#define KERNEL(name) name##_256
+#define KERNEL_ATTR MGC_VECTOR
+#include "dense.h"
+#undef VEC
+#undef LANES
+#undef KERNEL
+#undef KERNEL_ATTR
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+typedef double v8d __attribute__((vector_size(64), aligned(8)));
+#define VEC v8d
+#define LANES 8
+#define KERNEL(name) name##_512
+#define KERNEL_ATTR __attribute__((target("avx512f")))
+#include "dense.h"
+#undef VEC
+#undef LANES
+#undef KERNEL
+#undef KERNEL_ATTR
+
+/* whether the 512 copies run: set once, as the core loads. MICROGRADC_NO_AVX512 in
+ * the environment keeps them off, so that the tests can compare the two */
+static int avx512;
+
+__attribute__((constructor)) static void choose_kernels(void) {
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") && !getenv("MICROGRADC_NO_AVX512");
+}
+#define WIDE(name, ...) (avx512 ? name##_512(__VA_ARGS__) : name##_256(__VA_ARGS__))
 #else
-#define TILE 0                   /* no vector type: every loop below runs its scalar tail */
+#define WIDE(name, ...) name##_256(__VA_ARGS__)
 #endif
 
-/* out[r][j] = bias[j] + the sum of wt[i][j] * x[r][i], i in order, for every row:
- * eight neurons by four rows at a time, their 32 sums held in registers throughout */
-MGC_VECTOR static void block_forward(const double *restrict wt, const double *restrict bias,
-                                     const double *restrict x, double *restrict out,
-                                     uint32_t rows, uint32_t nin, uint32_t nout) {
-    uint32_t r = 0;
-#if TILE
-    for (; r + 4 <= rows; r += 4) {
-        const double *x0 = x + (size_t)r * nin, *x1 = x0 + nin, *x2 = x1 + nin, *x3 = x2 + nin;
-        uint32_t j = 0;
-        for (; j + TILE <= nout; j += TILE) {
-            v4d b_lo = LOAD4(bias + j), b_hi = LOAD4(bias + j + 4);
-            v4d a0 = b_lo, a1 = b_lo, a2 = b_lo, a3 = b_lo, c0 = b_hi, c1 = b_hi, c2 = b_hi, c3 = b_hi;
-            for (uint32_t i = 0; i < nin; i++) {
-                const double *w = wt + (size_t)i * nout + j;
-                v4d lo = LOAD4(w), hi = LOAD4(w + 4);
-                double e0 = x0[i], e1 = x1[i], e2 = x2[i], e3 = x3[i];
-                a0 = a0 + lo * e0; c0 = c0 + hi * e0;
-                a1 = a1 + lo * e1; c1 = c1 + hi * e1;
-                a2 = a2 + lo * e2; c2 = c2 + hi * e2;
-                a3 = a3 + lo * e3; c3 = c3 + hi * e3;
-            }
-            double *o = out + (size_t)r * nout + j;
-            STORE4(o, a0); STORE4(o + 4, c0); o += nout;
-            STORE4(o, a1); STORE4(o + 4, c1); o += nout;
-            STORE4(o, a2); STORE4(o + 4, c2); o += nout;
-            STORE4(o, a3); STORE4(o + 4, c3);
-        }
-        for (; j < nout; j++)
-            for (uint32_t q = r; q < r + 4; q++) {
-                double a = bias[j];
-                for (uint32_t i = 0; i < nin; i++) a = a + wt[(size_t)i * nout + j] * x[(size_t)q * nin + i];
-                out[(size_t)q * nout + j] = a;
-            }
-    }
-#endif
-    for (; r < rows; r++) {
-        memcpy(out + (size_t)r * nout, bias, nout * sizeof(double));
-        rows_forward(wt, x + (size_t)r * nin, out + (size_t)r * nout, nin, nout);
-    }
+static void block_forward(const double *wt, const double *bias, const double *x, double *out,
+                          uint32_t rows, uint32_t nin, uint32_t nout) {
+    WIDE(block_forward, wt, bias, x, out, rows, nin, nout);
 }
 
-/* gw[j][i] += the sum of x[r][i] * g[r][j], from the last row to the first, for
- * gw[j] = gwrow[j]: four neurons by eight inputs at a time, their sums held in
- * registers through all the rows. The sums start from gw itself, or (from_zero)
- * from 0, to be added to gw at the end, as a tape slot's grad is to its leaf's.
- * g's rows are ldg apart (nout for all the neurons, more for a share of them) */
-MGC_VECTOR static void block_weight_grads(double *const *gwrow, int from_zero,
-                                          const double *restrict x, const double *restrict g,
-                                          uint32_t rows, uint32_t nin, uint32_t nout, uint32_t ldg) {
-    uint32_t j = 0;
-#if TILE
-    v4d zero = {0.0, 0.0, 0.0, 0.0};
-    for (; j + 4 <= nout; j += 4) {
-        double *restrict w0 = gwrow[j], *restrict w1 = gwrow[j + 1], *restrict w2 = gwrow[j + 2],
-                         *restrict w3 = gwrow[j + 3];
-        uint32_t i = 0;
-        for (; i + TILE <= nin; i += TILE) {
-            v4d a0 = zero, c0 = zero, a1 = zero, c1 = zero, a2 = zero, c2 = zero, a3 = zero, c3 = zero;
-            if (!from_zero) {
-                a0 = LOAD4(w0 + i); c0 = LOAD4(w0 + i + 4); a1 = LOAD4(w1 + i); c1 = LOAD4(w1 + i + 4);
-                a2 = LOAD4(w2 + i); c2 = LOAD4(w2 + i + 4); a3 = LOAD4(w3 + i); c3 = LOAD4(w3 + i + 4);
-            }
-            for (uint32_t r = rows; r-- > 0;) {
-                const double *xr = x + (size_t)r * nin + i, *gr = g + (size_t)r * ldg + j;
-                v4d lo = LOAD4(xr), hi = LOAD4(xr + 4);
-                double g0 = gr[0], g1 = gr[1], g2 = gr[2], g3 = gr[3];
-                a0 = a0 + lo * g0; c0 = c0 + hi * g0;
-                a1 = a1 + lo * g1; c1 = c1 + hi * g1;
-                a2 = a2 + lo * g2; c2 = c2 + hi * g2;
-                a3 = a3 + lo * g3; c3 = c3 + hi * g3;
-            }
-            if (from_zero) {
-                a0 = LOAD4(w0 + i) + a0; c0 = LOAD4(w0 + i + 4) + c0;
-                a1 = LOAD4(w1 + i) + a1; c1 = LOAD4(w1 + i + 4) + c1;
-                a2 = LOAD4(w2 + i) + a2; c2 = LOAD4(w2 + i + 4) + c2;
-                a3 = LOAD4(w3 + i) + a3; c3 = LOAD4(w3 + i + 4) + c3;
-            }
-            STORE4(w0 + i, a0); STORE4(w0 + i + 4, c0); STORE4(w1 + i, a1); STORE4(w1 + i + 4, c1);
-            STORE4(w2 + i, a2); STORE4(w2 + i + 4, c2); STORE4(w3 + i, a3); STORE4(w3 + i + 4, c3);
-        }
-        for (; i < nin; i++)
-            for (uint32_t q = j; q < j + 4; q++) {
-                double a = from_zero ? 0.0 : gwrow[q][i];
-                for (uint32_t r = rows; r-- > 0;) a = a + x[(size_t)r * nin + i] * g[(size_t)r * ldg + q];
-                gwrow[q][i] = from_zero ? gwrow[q][i] + a : a;
-            }
-    }
-    for (; j < nout; j++) {  /* a neuron at a time, eight inputs */
-        double *restrict w = gwrow[j];
-        uint32_t i = 0;
-        for (; i + TILE <= nin; i += TILE) {
-            v4d a = from_zero ? zero : LOAD4(w + i), c = from_zero ? zero : LOAD4(w + i + 4);
-            for (uint32_t r = rows; r-- > 0;) {
-                const double *xr = x + (size_t)r * nin + i;
-                double gr = g[(size_t)r * ldg + j];
-                a = a + LOAD4(xr) * gr;
-                c = c + LOAD4(xr + 4) * gr;
-            }
-            if (from_zero) {
-                a = LOAD4(w + i) + a;
-                c = LOAD4(w + i + 4) + c;
-            }
-            STORE4(w + i, a);
-            STORE4(w + i + 4, c);
-        }
-#else
-    for (; j < nout; j++) {
-        double *restrict w = gwrow[j];
-        uint32_t i = 0;
-#endif
-        for (; i < nin; i++) {
-            double a = from_zero ? 0.0 : w[i];
-            for (uint32_t r = rows; r-- > 0;) a = a + x[(size_t)r * nin + i] * g[(size_t)r * ldg + j];
-            w[i] = from_zero ? w[i] + a : a;
-        }
-    }
+static void block_weight_grads(double *const *gwrow, int from_zero, const double *x,
+                               const double *g, uint32_t rows, uint32_t nin, uint32_t nout,
+                               uint32_t ldg) {
+    WIDE(block_weight_grads, gwrow, from_zero, x, g, rows, nin, nout, ldg);
 }
 
 /* gx[r][i] += wrow[j][i] * g[r][j], from the last neuron to the first: four rows by

@@ -7,29 +7,50 @@ paths must give exactly the numbers of the id-at-a-time ones: torch float64 and 
 eager graph are the references, and a model whose weight ids are scattered (which
 takes the slower paths) must agree with one whose ids run, to the bit.
 
+The dense kernels come in a copy for AVX-512 and a narrower one, and
+MICROGRADC_NO_AVX512 makes the core take the narrower: both must give these bits.
+
 Where a new Value's id lands depends on which ids earlier tests left free, so each
 check runs in a fresh interpreter, where ids are handed out in order, and first
 asserts the id layout it sets out to test.
 """
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 
-def run_fresh(code):
-    """code in a new interpreter with tests/ importable; it prints ok when every
-    assertion in it held."""
+def run_fresh(code, env=None):
+    """code in a new interpreter with tests/ importable (and env added to its
+    environment); it prints ok when every assertion in it held. Returns what it
+    printed before."""
     run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=TESTS,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **(env or {})})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("ok"), run.stdout
+    return run.stdout.strip()[:-2]
 
 
-def test_compiled_layers_whose_weight_ids_run_give_eager_bits_and_the_scattered_models_bits():
-    run_fresh("""
+@pytest.mark.parametrize("kernels", ["widest", "no-avx512"])
+def test_compiled_layers_whose_weight_ids_run_give_eager_bits_and_the_scattered_models_bits(
+        kernels):
+    run_fresh(COMPILED_CHECK, {"MICROGRADC_NO_AVX512": "1"} if kernels == "no-avx512" else {})
+
+
+def test_the_avx512_kernels_and_the_narrower_ones_give_the_same_bits():
+    # on a CPU without AVX-512 both runs take the narrower kernels (and still agree)
+    widest = run_fresh(COMPILED_CHECK)
+    narrower = run_fresh(COMPILED_CHECK, {"MICROGRADC_NO_AVX512": "1"})
+    assert widest == narrower and len(widest) > 1000
+
+
+COMPILED_CHECK = """
         import random
         import numpy as np
         from helpers import close, loss_of
@@ -41,9 +62,9 @@ def test_compiled_layers_whose_weight_ids_run_give_eager_bits_and_the_scattered_
             return all([w._id for w in n.w] == list(range(n.w[0]._id, n.w[0]._id + len(n.w)))
                        for layer in model.layers for n in layer.neurons)
 
-        # 21 inputs: two eight-wide tiles and a tail of 5; 7 and 12 neurons: tiles of
-        # four and tails of 3 and 0; 3 and 5 outputs over 7 and 12 inputs: tails only
-        for nin, widths in [(21, [7, 3]), (16, [12, 5])]:
+        # widths against the kernels' tiles (csrc/dense.h): inputs 8 or 16 at a time
+        # with tails of 0 to 8, neurons 4, 8 or 16 at a time with tails of 1 to 7
+        for nin, widths in [(21, [7, 3]), (16, [12, 5]), (40, [19, 3])]:
             random.seed(0)
             ordered = MLP(nin, widths, activation='tanh')
             random.seed(0)
@@ -98,8 +119,9 @@ def test_compiled_layers_whose_weight_ids_run_give_eager_bits_and_the_scattered_
                     # one thread or three, weights in runs or scattered: the same bits
                     assert all(r == results['ordered'][0]
                                for r in results['ordered'] + results['scattered'])
+                    print(repr(results['ordered'][0]))
         print("ok")
-    """)
+"""
 
 
 def test_optimizers_stepping_runs_of_ids_match_torch_across_a_chunk_edge_and_late_additions():
