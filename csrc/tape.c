@@ -104,7 +104,8 @@ struct mgc_tape {
     uint32_t *steps;             /* what a run does, in order (list_steps) */
     uint32_t zero_count;
     uint32_t *zero;              /* [from, to) slot ranges whose grads backward starts at 0:
-                                    all but the direct blocks' parameters (list_steps) */
+                                    all but the direct blocks' parameters and the inputs
+                                    no rule gives a grad (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
     mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
 };
@@ -1098,10 +1099,11 @@ static void backward(mgc_tape *t) {
  * its first slot, a block whose rows run together as its first. 0 or -1 */
 static int list_steps(mgc_tape *t) {
     t->steps = malloc((t->slots ? t->slots : 1) * sizeof(uint32_t));
-    uint8_t *direct = calloc(t->slots ? t->slots : 1, 1);  /* a direct block's parameter */
+    /* grads backward need not zero: 1, a direct block's parameter; 2, an input */
+    uint8_t *unzeroed = calloc(t->slots ? t->slots : 1, 1);
     uint32_t ranges = 0;
-    if (!t->steps || !direct) {
-        free(direct);
+    if (!t->steps || !unzeroed) {
+        free(unzeroed);
         return -1;
     }
     for (uint32_t s = 0; s < t->slots; s++) {
@@ -1116,17 +1118,29 @@ static int list_steps(mgc_tape *t) {
     }
     for (uint32_t b = 0; b < t->dense_count; b++)
         for (size_t k = 0; t->dense[b].direct && k < block_params(&t->dense[b]); k++)
-            direct[param_slot(&t->dense[b], k)] = 1;
-    for (uint32_t s = 0; s < t->slots; s++) ranges += !direct[s] && (s == 0 || direct[s - 1]);
+            unzeroed[param_slot(&t->dense[b], k)] = 1;
+    /* nor an input's grad that no rule adds to (a block that wants no input grads
+     * leaves its rows' inputs alone): nothing reads an input's grad */
+    for (uint32_t i = 0; i < t->input_count; i++)
+        if (t->input_slot[i] != NO_SLOT) unzeroed[t->input_slot[i]] = 2;
+    for (uint32_t s = 0; s < t->slots; s++) {
+        uint32_t count, pair[2];
+        const uint32_t *c = slot_children(t, s, &count, pair);
+        if (!(t->flags[s] & FROM_LOSS) || (t->member[s] && !t->dense[t->member[s] - 1].need_gx))
+            continue;
+        for (uint32_t i = 0; i < count; i++)
+            if (c[i] != NO_SLOT && unzeroed[c[i]] == 2) unzeroed[c[i]] = 0;
+    }
+    for (uint32_t s = 0; s < t->slots; s++) ranges += !unzeroed[s] && (s == 0 || unzeroed[s - 1]);
     t->zero = malloc((ranges ? ranges : 1) * 2 * sizeof(uint32_t));
     for (uint32_t s = 0; s < t->slots && t->zero; s++) {
-        if (direct[s]) continue;
+        if (unzeroed[s]) continue;
         uint32_t from = s;
-        while (s < t->slots && !direct[s]) s++;
+        while (s < t->slots && !unzeroed[s]) s++;
         t->zero[2 * t->zero_count] = from;
         t->zero[2 * t->zero_count++ + 1] = s;
     }
-    free(direct);
+    free(unzeroed);
     return t->zero ? 0 : -1;
 }
 
