@@ -69,6 +69,10 @@ typedef struct {
                                     their grads in the arena, with no slot between */
     const double **bval;         /* direct and has_bias: each bias's value in the arena */
     double **bgrad;              /* the same: each bias's grad */
+    uint32_t *picked;            /* direct: for each neuron, room for the rows whose grads it
+                                    sums (weight_grads_from_zero) */
+    double *picked_g;            /* and their grads */
+    uint32_t *picked_count;      /* and how many each neuron has */
 } mgc_dense;
 
 struct mgc_tape {
@@ -151,6 +155,9 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->gwrow);
         free(d->bval);
         free(d->bgrad);
+        free(d->picked);
+        free(d->picked_g);
+        free(d->picked_count);
     }
     free(tape->dense);
     free(tape->member);
@@ -559,7 +566,11 @@ static int find_direct(mgc_tape *t) {
         if (blocked[b]) continue;
         d->bval = d->has_bias ? malloc(d->nout * sizeof(double *)) : NULL;
         d->bgrad = d->has_bias ? malloc(d->nout * sizeof(double *)) : NULL;
-        if (d->has_bias && (!d->bval || !d->bgrad)) {
+        d->picked = malloc((size_t)d->rows * d->nout * sizeof(uint32_t));
+        d->picked_g = malloc((size_t)d->rows * d->nout * sizeof(double));
+        d->picked_count = malloc(d->nout * sizeof(uint32_t));
+        if ((d->has_bias && (!d->bval || !d->bgrad)) || !d->picked || !d->picked_g ||
+            !d->picked_count) {
             status = -1;
             break;
         }
@@ -816,6 +827,12 @@ static void block_weight_grads(double *const *gwrow, int from_zero, const double
     WIDE(block_weight_grads, gwrow, from_zero, x, g, rows, nin, nout, ldg);
 }
 
+static void sparse_weight_grads(double *const *gwrow, const double *x, const uint32_t *rows,
+                                const double *g, const uint32_t *count, uint32_t stride,
+                                uint32_t nin, uint32_t nout) {
+    WIDE(sparse_weight_grads, gwrow, x, rows, g, count, stride, nin, nout);
+}
+
 /* gx[r][i] += wrow[j][i] * g[r][j], from the last neuron to the first: four rows by
  * eight inputs at a time */
 MGC_VECTOR static void block_input_grads(double *restrict gx, const double *const *wrow,
@@ -913,6 +930,37 @@ static void block_rows_forward(mgc_tape *t, mgc_dense *d) {
     mgc__pool_run(t->pool, rows_forward_part, &job);
 }
 
+/* neurons [from, to) of a direct block: their weight grads summed from 0 and added to
+ * the arena's. Where many of their grads are 0 (a ReLU layer's), each neuron sums
+ * only the rows whose grad is not. That leaves out terms x * 0 = 0, which would not
+ * change the sum (a sum from +0 is never -0), unless x is inf or NaN: then every
+ * dot of x's row is inf or NaN, so a row whose first dot is finite has no such x,
+ * and any other row is kept whole. The bits are the same either way */
+static void weight_grads_from_zero(const mgc_tape *t, mgc_dense *d, uint32_t from, uint32_t to) {
+    uint32_t nin = d->nin, nout = d->nout, rows = d->rows, zeros = 0;
+    const double *gout = t->grad + d->first, *out = t->value + d->first;
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t j = from; j < to; j++) zeros += gout[(size_t)r * nout + j] == 0.0;
+    if (4 * (uint64_t)zeros < (uint64_t)rows * (to - from)) {  /* under a quarter: dense */
+        block_weight_grads(d->gwrow + from, 1, d->x, gout + from, rows, nin, to - from, nout);
+        return;
+    }
+    for (uint32_t j = from; j < to; j++) {
+        uint32_t *picked = d->picked + (size_t)j * rows, count = 0;
+        double *g = d->picked_g + (size_t)j * rows;
+        for (uint32_t r = rows; r-- > 0;) {  /* the last row first, as the eager order */
+            double gj = gout[(size_t)r * nout + j];
+            if (gj == 0.0 && isfinite(out[(size_t)r * nout])) continue;
+            picked[count] = r;
+            g[count++] = gj;
+        }
+        d->picked_count[j] = count;
+    }
+    sparse_weight_grads(d->gwrow + from, d->x, d->picked + (size_t)from * rows,
+                        d->picked_g + (size_t)from * rows, d->picked_count + from, rows, nin,
+                        to - from);
+}
+
 /* neurons [from, to) backward: their weights' and biases' grads, each in the eager order */
 static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
     block_job *job = context;
@@ -923,7 +971,7 @@ static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
     mgc__part_range(nout, 4, part, parts, &from, &to);
     if (to == from) return;
     if (d->direct) {  /* the slots' grads would start at 0 and be added to the arena's */
-        block_weight_grads(d->gwrow + from, 1, d->x, gout + from, rows, nin, to - from, nout);
+        weight_grads_from_zero(job->t, d, from, to);
         for (uint32_t j = from; j < to && d->has_bias; j++) {
             double sum = 0.0;
             for (uint32_t r = rows; r-- > 0;) sum += gout[(size_t)r * nout + j];
