@@ -72,6 +72,9 @@ typedef struct {
     uint32_t *picked;            /* direct: for each neuron, room for the rows whose grads it
                                     sums (weight_grads_from_zero) */
     double *picked_g;            /* and their grads */
+    mgc_id *split_first;         /* direct: NULL, or for each neuron whose weights' ids cross
+                                    into a second chunk, the first of them (else 0): its
+                                    rows of wn and gw stand in for the arena's (split_rows) */
     uint32_t *picked_count;      /* and how many each neuron has */
 } mgc_dense;
 
@@ -158,6 +161,7 @@ void mgc_tape_free(mgc_tape *tape) {
         free(d->picked);
         free(d->picked_g);
         free(d->picked_count);
+        free(d->split_first);
     }
     free(tape->dense);
     free(tape->member);
@@ -518,14 +522,40 @@ static int find_dense(mgc_tape *t) {
     return status;
 }
 
-/* whether the ids of each neuron's weights run consecutively within one chunk, as
- * a Neuron's made in a row do: then a row of the arena's values is the neuron's
- * weights in order */
+/* whether ids first ... first + n - 1 lie in two chunks */
+static inline int crosses_chunks(mgc_id first, uint32_t n) {
+    return (first & (MGC_CHUNK_NODES - 1)) + (uint64_t)n > MGC_CHUNK_NODES;
+}
+
+/* neurons [from, to) of a direct block whose weights cross into a second chunk: their
+ * values (grad = 0) or grads (grad = 1) copied from the arena into their rows of wn
+ * or gw (back = 0), or from those rows back to the arena (back = 1); lock held */
+static void split_rows(mgc_dense *d, uint32_t from, uint32_t to, int grad, int back) {
+    for (uint32_t j = from; j < to && d->split_first; j++) {
+        mgc_id first = d->split_first[j];
+        if (!first) continue;
+        uint32_t cut = MGC_CHUNK_NODES - (first & (MGC_CHUNK_NODES - 1)), nin = d->nin;
+        double *row = (grad ? d->gw : d->wn) + (size_t)j * nin;
+        double *head = grad ? mgc__grad(first) : mgc__data(first);
+        double *tail = grad ? mgc__grad(first + cut) : mgc__data(first + cut);
+        if (back) {
+            memcpy(head, row, cut * sizeof(double));
+            memcpy(tail, row + cut, (nin - cut) * sizeof(double));
+        } else {
+            memcpy(row, head, cut * sizeof(double));
+            memcpy(row + cut, tail, (nin - cut) * sizeof(double));
+        }
+    }
+}
+
+/* whether the ids of each neuron's weights run consecutively, as a Neuron's made
+ * in a row do: then a row of the arena's values is the neuron's weights in order
+ * (or two rows, where the ids cross from one chunk into the next) */
 static int weights_in_rows(const mgc_tape *t, const mgc_dense *d, const uint32_t *leaf_of) {
     for (uint32_t j = 0; j < d->nout; j++) {
         const uint32_t *w = d->w + (size_t)j * d->nin;
         mgc_id first = t->leaf_id[leaf_of[w[0]] - 1];
-        if ((first & (MGC_CHUNK_NODES - 1)) + (uint64_t)d->nin > MGC_CHUNK_NODES) return 0;
+        if ((uint64_t)first + d->nin > MGC_MAX_NODES) return 0;
         for (uint32_t i = 1; i < d->nin; i++)
             if (t->leaf_id[leaf_of[w[i]] - 1] != first + i) return 0;
     }
@@ -574,21 +604,34 @@ static int find_direct(mgc_tape *t) {
             status = -1;
             break;
         }
+        int split = 0;
         for (uint32_t j = 0; j < d->nout; j++) {
             mgc_id first = t->leaf_id[leaf_of[d->w[(size_t)j * d->nin]] - 1];
-            d->wrow[j] = mgc__data(first);
-            d->gwrow[j] = mgc__grad(first);
+            if (crosses_chunks(first, d->nin)) {  /* its rows of wn and gw stand in */
+                if (!d->split_first && !(d->split_first = calloc(d->nout, sizeof(mgc_id)))) {
+                    status = -1;
+                    break;
+                }
+                d->split_first[j] = first;
+                split = 1;
+            } else {
+                d->wrow[j] = mgc__data(first);
+                d->gwrow[j] = mgc__grad(first);
+            }
             if (d->has_bias) {
                 mgc_id bias = t->leaf_id[leaf_of[d->bias[j]] - 1];
                 d->bval[j] = mgc__data(bias);
                 d->bgrad[j] = mgc__grad(bias);
             }
         }
+        if (status) break;
         for (size_t k = 0; k < block_params(d); k++) leaf_of[param_slot(d, k)] = 0;
         d->direct = 1;
-        free(d->wn);  /* its rows are the arena's */
-        free(d->gw);
-        d->wn = d->gw = NULL;
+        if (!split) {  /* its rows are the arena's */
+            free(d->wn);
+            free(d->gw);
+            d->wn = d->gw = NULL;
+        }
     }
     mgc__unlock();
     if (status == 0) {  /* the looped leaves first (their order kept), then the direct ones */
@@ -883,6 +926,7 @@ static void gather_weights_part(void *context, uint32_t part, uint32_t parts) {
     const double *v = job->t->value;
     uint32_t nin = d->nin, nout = d->nout, from, to;
     mgc__part_range(nout, 1, part, parts, &from, &to);
+    if (d->direct) split_rows(d, from, to, 0, 0);
     for (uint32_t j0 = from; j0 < to; j0 += 8) {  /* eight neurons: a line of wt an input */
         uint32_t j1 = to - j0 < 8 ? to : j0 + 8;
         if (d->direct) {
@@ -971,7 +1015,9 @@ static void weight_grads_part(void *context, uint32_t part, uint32_t parts) {
     mgc__part_range(nout, 4, part, parts, &from, &to);
     if (to == from) return;
     if (d->direct) {  /* the slots' grads would start at 0 and be added to the arena's */
+        split_rows(d, from, to, 1, 0);
         weight_grads_from_zero(job->t, d, from, to);
+        split_rows(d, from, to, 1, 1);
         for (uint32_t j = from; j < to && d->has_bias; j++) {
             double sum = 0.0;
             for (uint32_t r = rows; r-- > 0;) sum += gout[(size_t)r * nout + j];

@@ -86,24 +86,32 @@ COMPILED_CHECK = """
                         fillers.append(n.w)  # kept: no id is freed
                         n.w = weights
                 assert runs_in_order(ordered) and not runs_in_order(scattered)
-                models.append((nin, widths, ordered, scattered))
-        for nin, widths, ordered, scattered in models:
+                models.append((nin, widths, {'ordered': ordered, 'scattered': scattered}))
+        # weights whose ids run across a chunk's end, mid-neuron (csrc/tape.c, split_rows)
+        CHUNK = 65536
+        for activation, (nin, widths, variants) in zip(['tanh', 'relu'], models[2::3]):
+            while Value(0.0)._id % CHUNK != CHUNK - 31:
+                fillers.append(Value(0.0))
+            random.seed(0)
+            crossing = MLP(nin, widths, activation=activation)
+            first = crossing.layers[0].neurons[0].w
+            assert runs_in_order(crossing) and first[0]._id // CHUNK != first[-1]._id // CHUNK
+            variants['crossing'] = crossing
+        for nin, widths, variants in models:
             for rows in [1, 3, 5, 32, 33]:
                 rng = np.random.default_rng(rows)
                 X = rng.normal(size=(rows, nin))
                 one_hot = np.eye(widths[-1])[rng.integers(0, widths[-1], rows)]
-                steps = {}
-                for name, model in [('ordered', ordered), ('scattered', scattered)]:
-                    steps[name] = [compile(loss_of(model, 0.0), X, one_hot, threads=t)
-                                   for t in (1, 3)]
-                opts = {'ordered': Adam(ordered.parameters(), lr=0.05),
-                        'scattered': Adam(scattered.parameters(), lr=0.05)}
+                steps = {name: [compile(loss_of(model, 0.0), X, one_hot, threads=t)
+                                for t in (1, 3)] for name, model in variants.items()}
+                opts = {name: Adam(model.parameters(), lr=0.05)
+                        for name, model in variants.items()}
                 for k in range(4):
                     X_k = X + 0.5 * k
                     if k == 3:  # an inf: its row's terms stay, even times a zero grad
                         X_k[0, 1] = math.inf
                     results = {}
-                    for name, model in [('ordered', ordered), ('scattered', scattered)]:
+                    for name, model in variants.items():
                         params = model.parameters()
                         for step in steps[name]:
                             loss, scores = step(X_k, one_hot)
@@ -129,9 +137,10 @@ COMPILED_CHECK = """
                         if k < 3:
                             opts[name].step()  # the next call reads the moved weights
                         opts[name].zero_grad()
-                    # one thread or three, weights in runs or scattered: the same bits
+                    # one thread or three, weights in runs, scattered or across chunks:
+                    # the same bits
                     assert all(repr(r) == repr(results['ordered'][0])
-                               for r in results['ordered'] + results['scattered'])
+                               for name in variants for r in results[name])
                     print(repr(results['ordered'][0]))
         print("ok")
 """
