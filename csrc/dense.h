@@ -1,5 +1,5 @@
 /*
- * dense.h: a dense block's two heavy kernels, written once for any vector width.
+ * dense.h: a dense block's kernels, written once for any vector width.
  *
  * tape.c includes this file once per width, first defining
  *   KERNEL(name)  the name of this width's copy (name##_256, name##_512);
@@ -149,6 +149,41 @@ KERNEL_ATTR static void KERNEL(block_weight_grads)(double *const *gwrow, int fro
             w[i] = from_zero ? w[i] + a : a;
         }
     }
+}
+
+/* gx[r][i] += wrow[j][i] * g[r][j], from the last neuron to the first: four rows by
+ * 2 LANES inputs at a time, their sums held in registers through all the neurons */
+KERNEL_ATTR static void KERNEL(block_input_grads)(double *restrict gx, const double *const *wrow,
+                                                  const double *restrict g, uint32_t rows,
+                                                  uint32_t nin, uint32_t nout) {
+    uint32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        double *x0 = gx + (size_t)r * nin, *x1 = x0 + nin, *x2 = x1 + nin, *x3 = x2 + nin;
+        const double *g0 = g + (size_t)r * nout, *g1 = g0 + nout, *g2 = g1 + nout, *g3 = g2 + nout;
+        uint32_t i = 0;
+#ifdef VEC
+        for (; i + 2 * LANES <= nin; i += 2 * LANES) {
+            VEC a0 = LOADV(x0 + i), c0 = LOADV(x0 + i + LANES), a1 = LOADV(x1 + i), c1 = LOADV(x1 + i + LANES);
+            VEC a2 = LOADV(x2 + i), c2 = LOADV(x2 + i + LANES), a3 = LOADV(x3 + i), c3 = LOADV(x3 + i + LANES);
+            for (uint32_t j = nout; j-- > 0;) {
+                VEC lo = LOADV(wrow[j] + i), hi = LOADV(wrow[j] + i + LANES);
+                a0 = a0 + lo * g0[j]; c0 = c0 + hi * g0[j];
+                a1 = a1 + lo * g1[j]; c1 = c1 + hi * g1[j];
+                a2 = a2 + lo * g2[j]; c2 = c2 + hi * g2[j];
+                a3 = a3 + lo * g3[j]; c3 = c3 + hi * g3[j];
+            }
+            STOREV(x0 + i, a0); STOREV(x0 + i + LANES, c0); STOREV(x1 + i, a1); STOREV(x1 + i + LANES, c1);
+            STOREV(x2 + i, a2); STOREV(x2 + i + LANES, c2); STOREV(x3 + i, a3); STOREV(x3 + i + LANES, c3);
+        }
+#endif
+        for (; i < nin; i++)
+            for (uint32_t q = 0; q < 4; q++)
+                for (uint32_t j = nout; j-- > 0;)
+                    x0[(size_t)q * nin + i] = x0[(size_t)q * nin + i] + wrow[j][i] * g0[(size_t)q * nout + j];
+    }
+    for (; r < rows; r++)
+        for (uint32_t j = nout; j-- > 0;)
+            axpy(gx + (size_t)r * nin, wrow[j], g[(size_t)r * nout + j], nin);
 }
 
 /* gw[j][i] += the sum of x[r][i] * g[j][k] over the rows r = rows[j][k] listed for

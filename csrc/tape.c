@@ -818,7 +818,7 @@ MGC_VECTOR static void axpy(double *restrict out, const double *restrict x, doub
     for (uint32_t i = 0; i < n; i++) out[i] = out[i] + x[i] * g;
 }
 
-/* the two heavy kernels (dense.h): a copy for 4-double vectors, cloned for AVX2 with
+/* the dense block's kernels (dense.h): a copy for 4-double vectors, cloned for AVX2 with
  * a portable default, and where GCC targets x86-64 one for AVX-512's 8-double
  * vectors, taken when the CPU has them. Every copy gives the same bits */
 #if defined(__GNUC__)
@@ -870,43 +870,17 @@ static void block_weight_grads(double *const *gwrow, int from_zero, const double
     WIDE(block_weight_grads, gwrow, from_zero, x, g, rows, nin, nout, ldg);
 }
 
+static void block_input_grads(double *gx, const double *const *wrow, const double *g,
+                              uint32_t rows, uint32_t nin, uint32_t nout) {
+    WIDE(block_input_grads, gx, wrow, g, rows, nin, nout);
+}
+
 static void sparse_weight_grads(double *const *gwrow, const double *x, const uint32_t *rows,
                                 const double *g, const uint32_t *count, uint32_t stride,
                                 uint32_t nin, uint32_t nout) {
     WIDE(sparse_weight_grads, gwrow, x, rows, g, count, stride, nin, nout);
 }
 
-/* gx[r][i] += wrow[j][i] * g[r][j], from the last neuron to the first: four rows by
- * eight inputs at a time */
-MGC_VECTOR static void block_input_grads(double *restrict gx, const double *const *wrow,
-                                         const double *restrict g, uint32_t rows, uint32_t nin,
-                                         uint32_t nout) {
-    uint32_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        uint32_t i = 0;
-        for (; i + 8 <= nin; i += 8) {
-            double a[4][8];
-            for (int q = 0; q < 4; q++)
-                for (int m = 0; m < 8; m++) a[q][m] = gx[(size_t)(r + q) * nin + i + m];
-            for (uint32_t j = nout; j-- > 0;) {
-                const double *w = wrow[j] + i;
-                for (int q = 0; q < 4; q++) {
-                    double gq = g[(size_t)(r + q) * nout + j];
-                    for (int m = 0; m < 8; m++) a[q][m] = a[q][m] + w[m] * gq;
-                }
-            }
-            for (int q = 0; q < 4; q++)
-                for (int m = 0; m < 8; m++) gx[(size_t)(r + q) * nin + i + m] = a[q][m];
-        }
-        for (; i < nin; i++)
-            for (uint32_t q = r; q < r + 4; q++)
-                for (uint32_t j = nout; j-- > 0;)
-                    gx[(size_t)q * nin + i] = gx[(size_t)q * nin + i] + wrow[j][i] * g[(size_t)q * nout + j];
-    }
-    for (; r < rows; r++)
-        for (uint32_t j = nout; j-- > 0;)
-            axpy(gx + (size_t)r * nin, wrow[j], g[(size_t)r * nout + j], nin);
-}
 
 
 
