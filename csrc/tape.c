@@ -31,6 +31,7 @@
 #define ROW_HEAD 0x4u            /* the first dot of a row group (see dense blocks) */
 #define ROW_TAIL 0x8u            /* the last dot of a row group */
 #define GROUP 4
+#define THREAD_GRAIN (4u << 20)  /* multiply-adds a pass; see block_pool */
 
 /* A dense block: one layer (nout neurons of nin weights each, the same weight
  * slots) applied to many rows, each row a run of nout consecutive dot slots
@@ -115,6 +116,8 @@ struct mgc_tape {
                                     no rule gives a grad (list_steps) */
     double *scratch;             /* a loss's gathered values and grads */
     mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
+    uint64_t grain;              /* a block whose pass is fewer multiply-adds than this runs
+                                    on the calling thread alone (block_pool) */
 };
 
 static double *tape_slot(void *tape, uint32_t slot, int grad) {
@@ -753,6 +756,12 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         mgc_tape_free(t);
         return NULL;
     }
+    /* MICROGRADC_THREAD_GRAIN sets the grain (0: every block shares its work), so the
+     * tests can make small blocks do so */
+    const char *grain = getenv("MICROGRADC_THREAD_GRAIN");
+    char *end = NULL;
+    t->grain = grain ? strtoull(grain, &end, 10) : 0;
+    if (!grain || !*grain || *end) t->grain = THREAD_GRAIN;
     t->inputs_at = t->input_count ? t->input_slot[0] : NO_SLOT;
     for (uint32_t i = 1; i < t->input_count && t->inputs_at != NO_SLOT; i++)
         if (t->input_slot[i] != t->inputs_at + i) t->inputs_at = NO_SLOT;
@@ -941,11 +950,20 @@ static void rows_forward_part(void *context, uint32_t part, uint32_t parts) {
                       to - from, nin, nout);
 }
 
+/* the threads for block d's kernels: the tape's, when the block is big enough to gain
+ * from them; else none. Handing a pass's parts over and back costs some microseconds,
+ * more than a second thread saves on a small layer (on the bench's MNIST-shaped one,
+ * 1.25M multiply-adds, two threads were slower than one), as PyTorch keeps ops below
+ * its grain size on one thread */
+static mgc_pool *block_pool(const mgc_tape *t, const mgc_dense *d) {
+    return (uint64_t)d->rows * d->nin * d->nout >= t->grain ? t->pool : NULL;
+}
+
 /* a block whose rows run together, forward: every row's dots from slot d->first on */
 static void block_rows_forward(mgc_tape *t, mgc_dense *d) {
     block_job job = {t, d};
-    mgc__pool_run(t->pool, gather_weights_part, &job);
-    mgc__pool_run(t->pool, rows_forward_part, &job);
+    mgc__pool_run(block_pool(t, d), gather_weights_part, &job);
+    mgc__pool_run(block_pool(t, d), rows_forward_part, &job);
 }
 
 /* neurons [from, to) of a direct block: their weight grads summed from 0 and added to
@@ -1032,8 +1050,8 @@ static void input_grads_part(void *context, uint32_t part, uint32_t parts) {
 /* the same block backward: each grad gets its contributions in the eager order */
 static void block_rows_backward(mgc_tape *t, mgc_dense *d) {
     block_job job = {t, d};
-    mgc__pool_run(t->pool, weight_grads_part, &job);
-    if (d->need_gx) mgc__pool_run(t->pool, input_grads_part, &job);
+    mgc__pool_run(block_pool(t, d), weight_grads_part, &job);
+    if (d->need_gx) mgc__pool_run(block_pool(t, d), input_grads_part, &job);
 }
 
 static void dense_forward(mgc_tape *t, uint32_t s) {

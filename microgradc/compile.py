@@ -89,8 +89,11 @@ def compile(fn, *example_arrays, threads=1):
     threads: how many threads run the dense layers' kernels (a layer applied to many
     rows, such as a minibatch), split by rows or by neurons; the other ops run on the
     caller's. Every number is computed by one thread in the order one thread would
-    use, so the results have the same bits for any count. step.threads changes it
-    later. After a fork, a step runs in the child on the calling thread alone.
+    use, so the results have the same bits for any count. A layer smaller than about
+    four million multiply-adds a pass (rows x inputs x neurons) runs on the calling
+    thread, where handing its parts over would cost more than it saves.
+    step.threads changes the count later. After a fork, a step runs in the child on
+    the calling thread alone.
     """
     threads = _thread_count(threads)
     if not example_arrays:

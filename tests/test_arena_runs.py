@@ -29,9 +29,10 @@ def run_fresh(code, env=None):
     """code in a new interpreter with tests/ importable (and env added to its
     environment); it prints ok when every assertion in it held. Returns what it
     printed before."""
+    # every block shares its work among a step's threads, however small
+    env = {**os.environ, "MICROGRADC_THREAD_GRAIN": "0", **(env or {})}
     run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=TESTS,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, **(env or {})})
+                         capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("ok"), run.stdout
     return run.stdout.strip()[:-2]

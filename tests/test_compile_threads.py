@@ -15,6 +15,13 @@ ROWS = [1, 2, 3, 5, 31, 32, 33]
 THREADS = [2, 3, 4, 7]
 
 
+@pytest.fixture(autouse=True)
+def small_blocks_share_their_work(monkeypatch):
+    """Blocks smaller than the grain run on one thread (csrc/tape.c, block_pool); these
+    models are small, so the grain is set to 0 for them to be split."""
+    monkeypatch.setenv("MICROGRADC_THREAD_GRAIN", "0")
+
+
 def setup(rows, reg=0.0):
     """A classifier with odd widths, its loss (plus reg * L2) with the scores as extras."""
     model, X, one_hot = classifier(rows, nin=9, widths=(13, 5, 3))
