@@ -113,7 +113,7 @@ struct mgc_tape {
     uint32_t zero_count;
     uint32_t *zero;              /* [from, to) slot ranges whose grads backward starts at 0:
                                     all but the direct blocks' parameters and the inputs
-                                    no rule gives a grad (list_steps) */
+                                    no rule gives a grad (list_zero_ranges) */
     double *scratch;             /* a loss's gathered values and grads */
     mgc_pool *pool;              /* threads for the dense blocks' kernels; NULL: none */
     uint64_t grain;              /* a block whose pass is fewer multiply-adds than this runs
@@ -693,6 +693,7 @@ static int by_level(mgc_id *ids, uint32_t count) {
 }
 
 static int list_steps(mgc_tape *t);
+static int list_zero_ranges(mgc_tape *t);
 
 mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_id *inputs,
                          size_t input_count) {
@@ -771,7 +772,7 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         return NULL;
     }
     mark_dot_groups(t);
-    if (list_steps(t)) {
+    if (list_steps(t) || list_zero_ranges(t)) {
         mgc_tape_free(t);
         return NULL;
     }
@@ -1185,13 +1186,7 @@ static void backward(mgc_tape *t) {
  * its first slot, a block whose rows run together as its first. 0 or -1 */
 static int list_steps(mgc_tape *t) {
     t->steps = malloc((t->slots ? t->slots : 1) * sizeof(uint32_t));
-    /* grads backward need not zero: 1, a direct block's parameter; 2, an input */
-    uint8_t *unzeroed = calloc(t->slots ? t->slots : 1, 1);
-    uint32_t ranges = 0;
-    if (!t->steps || !unzeroed) {
-        free(unzeroed);
-        return -1;
-    }
+    if (!t->steps) return -1;
     for (uint32_t s = 0; s < t->slots; s++) {
         if (t->op[s] == MGC_LEAF) continue;
         t->steps[t->step_count++] = s;
@@ -1202,11 +1197,20 @@ static int list_steps(mgc_tape *t) {
             s += GROUP - 1;
         }
     }
+    return 0;
+}
+
+/* the slot ranges whose grads backward zeroes: all but a direct block's parameters
+ * (never read) and the inputs no rule adds a grad to (a block that wants no input
+ * grads leaves its rows' inputs alone; nothing reads an input's grad). 0 or -1 */
+static int list_zero_ranges(mgc_tape *t) {
+    /* 1: a direct block's parameter; 2: an input, until a rule is seen to add to it */
+    uint8_t *unzeroed = calloc(t->slots ? t->slots : 1, 1);
+    uint32_t ranges = 0;
+    if (!unzeroed) return -1;
     for (uint32_t b = 0; b < t->dense_count; b++)
         for (size_t k = 0; t->dense[b].direct && k < block_params(&t->dense[b]); k++)
             unzeroed[param_slot(&t->dense[b], k)] = 1;
-    /* nor an input's grad that no rule adds to (a block that wants no input grads
-     * leaves its rows' inputs alone): nothing reads an input's grad */
     for (uint32_t i = 0; i < t->input_count; i++)
         if (t->input_slot[i] != NO_SLOT) unzeroed[t->input_slot[i]] = 2;
     for (uint32_t s = 0; s < t->slots; s++) {
