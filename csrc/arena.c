@@ -152,6 +152,7 @@ uint32_t mgc__next_epoch(void) {
     if (++arena->epoch == 0) {  /* wrapped: clear every mark so none looks reached */
         for (uint64_t id = 1; id < arena->next_fresh; id++) mgc__node((mgc_id)id)->mark = 0;
         arena->epoch = 1;
+        arena->wraps++;
     }
     return arena->epoch;
 }
@@ -244,24 +245,39 @@ size_t mgc_text(mgc_id id, int which, char *out, size_t capacity) {
 /* ----------------------------------------------------------------------------
  * release: the dying are linked through mark, so a cascade allocates nothing */
 
-void mgc__release(mgc_id id) {
-    mgc_arena *arena = &mgc__arena;
+/* drops one reference on id, linking it into *dying when it was the last */
+static inline void drop_ref(mgc_id id, mgc_id *dying) {
     mgc_node *node = mgc__node(id);
-    if (--node->refs) return;
-    mgc_id dying = id;
-    node->mark = 0;
+    if (--node->refs == 0) {
+        node->mark = *dying;
+        *dying = id;
+    }
+}
+
+/* drops one hold on list; when the last goes, its ids' references go into *dying */
+static void drop_operands(mgc_operands *list, mgc_id *dying) {
+    if (--list->refs) return;
+    for (uint32_t i = 0; i < list->count; i++) drop_ref(list->ids[i], dying);
+    mgc__arena.edge_bytes -= sizeof *list + list->count * sizeof(mgc_id);
+    free(list);
+}
+
+/* frees the nodes linked from dying, and those they leave without a reference */
+static void free_dying(mgc_id dying) {
+    mgc_arena *arena = &mgc__arena;
     while (dying) {
         mgc_id current = dying;
-        node = mgc__node(current);
+        mgc_node *node = mgc__node(current);
         dying = node->mark;
-        uint32_t count;
-        const mgc_id *children = mgc__children(node, &count);
-        for (uint32_t i = 0; i < count; i++) {
-            mgc_node *child = mgc__node(children[i]);
-            if (--child->refs == 0) {
-                child->mark = dying;
-                dying = children[i];
-            }
+        if (node->flags & MGC_DOT_FLAG) {
+            drop_operands(node->in.dot->w, &dying);
+            drop_operands(node->in.dot->x, &dying);
+            free(node->in.dot);
+            arena->edge_bytes -= sizeof(mgc_dot_in);
+        } else {
+            uint32_t count;
+            const mgc_id *children = mgc__children(node, &count);
+            for (uint32_t i = 0; i < count; i++) drop_ref(children[i], &dying);
         }
         if (node->label) free_text(node->label);
         if (node->flags & MGC_NARY_FLAG) {
@@ -274,6 +290,51 @@ void mgc__release(mgc_id id) {
         put_free(arena, current);
         arena->live--;
     }
+}
+
+void mgc__release(mgc_id id) {
+    mgc_node *node = mgc__node(id);
+    if (--node->refs) return;
+    node->mark = 0;
+    free_dying(id);
+}
+
+mgc_operands *mgc__operands(const mgc_id *ids, size_t count, mgc_id last) {
+    size_t total = count + (last != 0);
+    if (total > UINT32_MAX) return NULL;
+    mgc_operands *list = malloc(sizeof *list + total * sizeof(mgc_id));
+    if (!list) return NULL;
+    *list = (mgc_operands){.refs = 1, .count = (uint32_t)total, .leaves_only = 1};
+    if (count) memcpy(list->ids, ids, count * sizeof(mgc_id));
+    if (last) list->ids[count] = last;
+    for (uint32_t i = 0; i < list->count; i++) {
+        mgc_node *node = mgc__node(list->ids[i]);
+        node->refs++;
+        if (list->ids[i] > list->top) list->top = list->ids[i];
+        if (mgc__has_children(node)) list->leaves_only = 0;
+    }
+    mgc__arena.edge_bytes += sizeof *list + total * sizeof(mgc_id);
+    return list;
+}
+
+void mgc__operands_drop(mgc_operands *list) {
+    mgc_id dying = 0;
+    drop_operands(list, &dying);
+    free_dying(dying);
+}
+
+mgc_operands *mgc_operands_new(const mgc_id *ids, size_t count) {
+    mgc__lock();
+    mgc_operands *list = mgc__operands(ids, count, 0);
+    mgc__unlock();
+    return list;
+}
+
+void mgc_operands_free(mgc_operands *list) {
+    if (!list) return;
+    mgc__lock();
+    mgc__operands_drop(list);
+    mgc__unlock();
 }
 
 void mgc_retain(mgc_id id) {
@@ -359,9 +420,17 @@ size_t mgc_children(mgc_id id, mgc_id *out, size_t capacity) {
     mgc__lock();
     uint32_t count;
     const mgc_node *node = mgc__node(id);
-    const mgc_id *children = mgc__children(node, &count);
-    if (node->op == MGC_POW) count = 1;  /* the exponent leaf is not a Value's child */
-    if (capacity) memcpy(out, children, (count < capacity ? count : capacity) * sizeof(mgc_id));
+    if (node->flags & MGC_DOT_FLAG) {  /* weights, inputs, then the bias */
+        const mgc_dot_in *dot = node->in.dot;
+        count = mgc__child_count(node);
+        for (uint32_t i = 0; i < count && i < capacity; i++)
+            out[i] = i < dot->n ? mgc__dot_w(dot)[i] : i < 2 * dot->n ? mgc__dot_x(dot)[i - dot->n]
+                                                                      : mgc__dot_w(dot)[dot->n];
+    } else {
+        const mgc_id *children = mgc__children(node, &count);
+        if (node->op == MGC_POW) count = 1;  /* the exponent leaf is not a Value's child */
+        if (capacity) memcpy(out, children, (count < capacity ? count : capacity) * sizeof(mgc_id));
+    }
     mgc__unlock();
     return count;
 }

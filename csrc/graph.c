@@ -78,6 +78,39 @@ static inline int taken(const mgc_node *node, int with_leaves) {
     return with_leaves || mgc__has_children(node);
 }
 
+/* marks ids [from, from + len) of list as mark_children does (out, the return). The
+ * list remembers the one run of it this walk has reached (lo, hi), so the dots of a
+ * layer, which read runs of one list of parameters and one of inputs, have their
+ * operands looked at once a walk, not once a dot; runs that do not join up are each
+ * looked at (gaps). A walk without leaves skips a list of leaves. */
+static uint32_t mark_run(mgc_operands *list, uint32_t from, uint32_t len, int with_leaves,
+                         uint32_t epoch, mgc_id *out) {
+    uint32_t to = from + len, found = 0;
+    uint64_t stamp = mgc__walk_stamp(epoch);
+    if (!with_leaves && list->leaves_only) return 0;
+    if (list->mark != stamp) {
+        list->mark = stamp;
+        list->lo = from;
+        list->hi = to;
+        list->gaps = 0;
+    } else if (from >= list->lo && to <= list->hi) {
+        return 0;
+    } else if (from <= list->hi && to >= list->lo) {  /* joins up: the run grows */
+        if (from < list->lo) list->lo = from;
+        if (to > list->hi) list->hi = to;
+    } else {
+        list->gaps = 1;
+    }
+    for (uint32_t k = from; k < to; k++) {
+        mgc_node *child = mgc__node(list->ids[k]);
+        if (child->mark == epoch || !taken(child, with_leaves)) continue;
+        child->mark = epoch;
+        if (out) out[found] = list->ids[k];
+        found++;
+    }
+    return found;
+}
+
 /* marks the children of node that the walk takes in and had not reached,
  * writes their ids to out (unless out is NULL) and returns how many there
  * were. A binary node's flags say which of its children are leaves, so those
@@ -85,6 +118,12 @@ static inline int taken(const mgc_node *node, int with_leaves) {
 static inline uint32_t mark_children(const mgc_node *node, int with_leaves, uint32_t epoch,
                                      mgc_id *out) {
     uint32_t found = 0;
+    if (node->flags & MGC_DOT_FLAG) {
+        const mgc_dot_in *dot = node->in.dot;
+        found = mark_run(dot->w, dot->w_at, dot->n + dot->has_bias, with_leaves, epoch, out);
+        return found + mark_run(dot->x, dot->x_at, dot->n, with_leaves, epoch,
+                                out ? out + found : NULL);
+    }
     if (!(node->flags & MGC_NARY_FLAG)) {
         uint8_t leaves = with_leaves ? 0 : node->flags;
         for (int k = 0; k < 2; k++) {
@@ -153,9 +192,7 @@ static int collect(const mgc_id *roots, size_t root_count, int with_leaves, uint
     /* order->ids[seen..count) are listed, their children not yet looked at */
     for (size_t seen = 0; seen < order->count; seen++) {
         const mgc_node *node = mgc__node(order->ids[seen]);
-        uint32_t count;
-        mgc__children(node, &count);
-        if (reserve(order, count)) return NO_MEMORY;
+        if (reserve(order, mgc__child_count(node))) return NO_MEMORY;
         order->count += mark_children(node, with_leaves, epoch, order->ids + order->count);
     }
     return OUT_OF_ORDER;
@@ -238,11 +275,14 @@ int mgc__order(const mgc_id *roots, size_t root_count, int with_leaves, mgc_orde
 static double no_child_grad;
 
 static inline void apply_rule(mgc_id id, const mgc_node *node) {
+    if (node->flags & MGC_DOT_FLAG) {
+        const mgc_dot_in *dot = node->in.dot;
+        mgc__dot_backward(mgc__dot_w(dot), mgc__dot_x(dot), dot->n, dot->has_bias, *mgc__grad(id),
+                          mgc__node_slot, NULL);
+        return;
+    }
     if (node->flags & MGC_NARY_FLAG) {
-        uint32_t count;
-        const mgc_id *children = mgc__children(node, &count);
-        if (node->op == MGC_DOT) mgc__dot_backward(children, count, *mgc__grad(id), mgc__node_slot, NULL);
-        else if (node->op != MGC_OPAQUE) mgc__loss_node_backward(id, node);
+        if (node->op != MGC_OPAQUE) mgc__loss_node_backward(id, node);
         return;
     }
     mgc_id a = node->in.child[0], b = node->in.child[1];

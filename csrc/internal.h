@@ -28,6 +28,7 @@
 #define MGC_LEAF_CHILD0 0x8u     /* child[0] has no children: a walk need not look at it */
 #define MGC_LEAF_CHILD1 0x10u    /* child[1] has no children */
 #define MGC_PY_RULE 0x20u        /* the local rule is a Python _backward: backward pauses for it */
+#define MGC_DOT_FLAG 0x40u       /* MGC_DOT: its operands are runs of shared operand lists */
 
 /* an edge array: [count, op text slot, child ids..., extra words]; the ops
  * with extra words are MGC_SOFTMAX_CE (one class index a row, the number of
@@ -35,6 +36,33 @@
 #define MGC_EDGE_COUNT 0
 #define MGC_EDGE_TEXT 1
 #define MGC_EDGE_HEADER 2
+
+/* Operands shared by dots: a layer's parameters (each neuron's weights, then
+ * its bias), kept by the layer object for its life, or the inputs of one call
+ * of a layer, kept by that call's dots. A dot reads a run of one list, so a
+ * layer applied to a minibatch holds each weight id once, not once a row and
+ * neuron, and walks over the graph look at each run once (mark_run). The list
+ * holds one reference on each id; the dots reading it and its maker hold it. */
+struct mgc_operands {
+    uint32_t refs;               /* dots and makers holding the list; 0 = freed */
+    uint32_t count;              /* ids */
+    mgc_id top;                  /* the highest id: a dot's id goes above it */
+    uint8_t leaves_only;         /* no id has children: a walk without leaves skips it */
+    uint8_t gaps;                /* the last walk reached runs of it that do not join up */
+    uint64_t mark;               /* the last walk that reached a run of it (mgc__walk_stamp) */
+    uint32_t lo, hi;             /* that walk reached ids[lo..hi) through it (unless gaps) */
+    uint64_t pass;               /* a tape build's scratch: the pass that set at ... */
+    uint32_t at;                 /* ... and what it set */
+    mgc_id ids[];
+};
+
+/* a MGC_DOT node's operands: weights w->ids[w_at ..+ n) then, with has_bias, its
+ * bias right after them; inputs x->ids[x_at ..+ n) */
+typedef struct {
+    mgc_operands *w, *x;
+    uint32_t w_at, x_at, n;
+    uint8_t has_bias;
+} mgc_dot_in;
 
 /* A node's value and grad are not in its record: each chunk keeps them in
  * arrays of their own (mgc__data, mgc__grad), so the passes that touch only
@@ -46,6 +74,7 @@ typedef struct {
         mgc_id child[2];         /* up to two children, 0 = none; MGC_POW keeps its
                                     exponent as a leaf in child[1] */
         mgc_id *edges;           /* MGC_NARY_FLAG: malloc'd edge array */
+        mgc_dot_in *dot;         /* MGC_DOT_FLAG: malloc'd */
     } in;
     uint32_t refs;               /* facades and parents holding the node; 0 = free */
     uint32_t mark;               /* epoch of the last walk that reached the node;
@@ -84,6 +113,7 @@ typedef struct {
     size_t live;                 /* nodes with refs > 0 */
     size_t edge_bytes;           /* bytes held in edge arrays */
     uint32_t epoch;              /* number of the current walk; marks equal to it are reached */
+    uint32_t wraps;              /* how many times epoch wrapped round (mgc__walk_stamp) */
     char **texts;                /* text slots; slot 0 unused */
     size_t *text_lengths;        /* byte length of each text; free slots: next free */
     uint32_t text_count;         /* slots in use or free */
@@ -140,6 +170,11 @@ void mgc__unlock(void);
 mgc_id mgc__alloc(uint8_t op, double data, mgc_id above);
 /* a new epoch for marking reached nodes; never 0, so a mark of 0 is never reached */
 uint32_t mgc__next_epoch(void);
+/* a walk's epoch as a number no other walk has had: operand lists, which a wrap of
+ * the epochs does not clear, are marked with it */
+static inline uint64_t mgc__walk_stamp(uint32_t epoch) {
+    return (uint64_t)mgc__arena.wraps << 32 | epoch;
+}
 
 /* ----------------------------------------------------------------------------
  * the order of a graph (graph.c) */
@@ -172,8 +207,15 @@ void mgc__release(mgc_id id);
 /* an n-ary node over count children, with extra words after them in its edge
  * array for the op's own use; one reference for the caller; 0 when memory ran out */
 mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size_t extra);
-/* a MGC_DOT node (see mgc_dot); 0 when memory ran out */
-mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias);
+/* a new operand list over ids[0..count), then last unless it is 0, with one hold
+ * for the caller; NULL when memory ran out */
+mgc_operands *mgc__operands(const mgc_id *ids, size_t count, mgc_id last);
+/* drops one hold on list; when the last goes it releases its ids */
+void mgc__operands_drop(mgc_operands *list);
+/* a MGC_DOT node reading w->ids[w_at ..+ n (+ 1 with has_bias)) and x->ids[x_at ..+ n),
+ * holding both lists; 0 when memory ran out */
+mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
+                int has_bias);
 /* ----------------------------------------------------------------------------
  * kernels (losses.c): n-ary nodes computed over their children's values
  * gathered into v[0..count), accumulating gradients into gv[0..count): the
@@ -232,7 +274,19 @@ static inline double *mgc__node_slot(void *unused, uint32_t id, int grad) {
     return grad ? mgc__grad(id) : mgc__data(id);
 }
 
-/* every id the node holds a reference to (for POW, the exponent leaf too) */
+/* a dot's weights (then its bias) and its inputs */
+static inline const mgc_id *mgc__dot_w(const mgc_dot_in *dot) { return dot->w->ids + dot->w_at; }
+static inline const mgc_id *mgc__dot_x(const mgc_dot_in *dot) { return dot->x->ids + dot->x_at; }
+
+/* how many children a node has: a dot's are its weights, its inputs, then its bias */
+static inline uint32_t mgc__child_count(const mgc_node *node) {
+    if (node->flags & MGC_DOT_FLAG) return 2 * node->in.dot->n + node->in.dot->has_bias;
+    if (node->flags & MGC_NARY_FLAG) return node->in.edges[MGC_EDGE_COUNT];
+    return node->in.child[0] == 0 ? 0 : node->in.child[1] == 0 ? 1 : 2;
+}
+
+/* every id a node that is not a dot holds a reference to (for POW, the exponent
+ * leaf too); a dot's are in runs of its operand lists (mgc__dot_w, mgc__dot_x) */
 static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count) {
     if (node->flags & MGC_NARY_FLAG) {
         *count = node->in.edges[MGC_EDGE_COUNT];
@@ -243,9 +297,7 @@ static inline const mgc_id *mgc__children(const mgc_node *node, uint32_t *count)
 }
 
 /* whether a node has children */
-static inline int mgc__has_children(const mgc_node *node) {
-    return node->flags & MGC_NARY_FLAG ? node->in.edges[MGC_EDGE_COUNT] != 0 : node->in.child[0] != 0;
-}
+static inline int mgc__has_children(const mgc_node *node) { return mgc__child_count(node) != 0; }
 
 /* takes a reference on a binary node's child k (0 or 1), noting if it is a leaf */
 static inline void mgc__link_child(mgc_node *node, int k) {

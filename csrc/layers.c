@@ -26,19 +26,19 @@ static mgc_id activate(int act, mgc_id sum) {
     return out;
 }
 
-/* out[j] = act(dot(w_j, x, b_j)); all the dots first, then the activations, so a
- * tape sees the layer's dots side by side; lock held */
-static int layer(const mgc_id *params, size_t nin, size_t nout, int act, const mgc_id *x,
-                 mgc_id *out) {
-    size_t made = 0;
-    while (made < nout) {
-        const mgc_id *neuron = params + made * (nin + 1);
-        if (!(out[made] = mgc__dot(neuron, x, nin, neuron[nin]))) break;
+/* out[j] = act(dot(w_j, x, b_j)), neuron j's weights and bias the run at
+ * at + j * (nin + 1) of params; all the dots first, then the activations, so a
+ * tape sees the layer's dots side by side. Takes over the caller's hold on x;
+ * lock held */
+static int layer(mgc_operands *params, uint32_t at, uint32_t nin, uint32_t nout, int act,
+                 mgc_operands *x, mgc_id *out) {
+    uint32_t made = 0;
+    while (made < nout && (out[made] = mgc__dot(params, at + made * (nin + 1), x, 0, nin, 1)))
         made++;
-    }
-    for (size_t j = 0; j < made && act != MGC_LEAF; j++)
+    mgc__operands_drop(x);  /* the dots hold it now, or nothing does */
+    for (uint32_t j = 0; j < made && act != MGC_LEAF; j++)
         if (!(out[j] = activate(act, out[j]))) {
-            for (size_t k = j + 1; k < made; k++) mgc__release(out[k]);
+            for (uint32_t k = j + 1; k < made; k++) mgc__release(out[k]);
             made = j;
         }
     if (made == nout) return 0;
@@ -46,22 +46,27 @@ static int layer(const mgc_id *params, size_t nin, size_t nout, int act, const m
     return -1;
 }
 
-int mgc_mlp(const mgc_id *params, const uint32_t *sizes, const int *acts, size_t layers,
+int mgc_mlp(mgc_operands *params, const uint32_t *sizes, const int *acts, size_t layers,
             const mgc_id *x, mgc_id *out) {
-    size_t widest = 0;
-    for (size_t i = 1; i < layers; i++)
-        if (sizes[i] > widest) widest = sizes[i];
+    size_t widest = 0, needed = 0;
+    for (size_t i = 0; i < layers; i++) {
+        if (i > 0 && sizes[i] > widest) widest = sizes[i];
+        needed += (size_t)sizes[i + 1] * ((size_t)sizes[i] + 1);
+    }
+    if (needed > params->count) return -1;
     mgc_id *hidden = malloc(2 * (widest ? widest : 1) * sizeof(mgc_id));
     if (!hidden) return -1;
     mgc__lock();
     int status = 0;
     const mgc_id *input = x;
+    uint32_t at = 0;
     for (size_t i = 0; i < layers && status == 0; i++) {
         mgc_id *output = i + 1 == layers ? out : hidden + (i % 2) * widest;
-        status = layer(params, sizes[i], sizes[i + 1], acts[i], input, output);
-        if (i > 0)  /* the previous hidden layer is held by this one now, or dies */
+        mgc_operands *inputs = mgc__operands(input, sizes[i], 0);
+        if (i > 0)  /* the previous hidden layer is held by this one's inputs now, or dies */
             for (uint32_t j = 0; j < sizes[i]; j++) mgc__release(input[j]);
-        params += (size_t)sizes[i + 1] * (sizes[i] + 1);
+        status = inputs ? layer(params, at, sizes[i], sizes[i + 1], acts[i], inputs, output) : -1;
+        at += sizes[i + 1] * (sizes[i] + 1);
         input = output;
     }
     mgc__unlock();

@@ -90,16 +90,25 @@ int mgc_softmax(const mgc_id *z, size_t count, mgc_id *out);
  * integer in [0, rows) gives NaN (mgc_tape_run reports it). 0, or -1 when memory
  * ran out (then nothing was made) */
 int mgc_select(const mgc_id *table, size_t rows, size_t cols, mgc_id index, mgc_id *out);
-/* no-bias dense layer: out[j] = dot(w[j * nin ...], x) for j < nout (mgc_dot, bias 0).
- * 0, or -1 when memory ran out (then nothing was made) */
-int mgc_linear(const mgc_id *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out);
+/* a layer's parameters, held once for all its calls: the list holds a reference on
+ * each of ids[0..count), and every dot a call of the layer makes reads a run of it
+ * instead of holding each weight itself. The caller has one hold on the list, to give
+ * back with mgc_operands_free (the dots made from it keep it while they live). NULL
+ * when memory ran out */
+typedef struct mgc_operands mgc_operands;
+mgc_operands *mgc_operands_new(const mgc_id *ids, size_t count);
+void mgc_operands_free(mgc_operands *list);
+/* no-bias dense layer: out[j] = dot(w[j * nin ...], x) for j < nout (mgc_dot, bias 0),
+ * w an operand list of nout * nin weights. 0, or -1 when memory ran out (then nothing
+ * was made) */
+int mgc_linear(mgc_operands *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out);
 /* dense layers in sequence: layer i maps sizes[i] inputs to sizes[i + 1]
  * outputs, out[j] = act(dot(w_j, x, b_j)), with acts[i] one of MGC_RELU,
- * MGC_TANH, MGC_SIGMOID or MGC_LEAF (linear). params holds, layer after layer,
- * each neuron's weights then its bias (micrograd's parameters() order). The
+ * MGC_TANH, MGC_SIGMOID or MGC_LEAF (linear). params (an operand list) holds, layer
+ * after layer, each neuron's weights then its bias (micrograd's parameters() order). The
  * hidden outputs are held only by their parents; the last layer's ids go to
  * out. 0, or -1 when memory ran out (then nothing was made) */
-int mgc_mlp(const mgc_id *params, const uint32_t *sizes, const int *acts, size_t layers,
+int mgc_mlp(mgc_operands *params, const uint32_t *sizes, const int *acts, size_t layers,
             const mgc_id *x, mgc_id *out);
 
 /* ---------------------------------------------------------------------------

@@ -115,34 +115,54 @@ mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size
 }
 
 /* ----------------------------------------------------------------------------
- * dot: a neuron's sum as one node, children w..., x..., then the bias */
+ * dot: a neuron's sum as one node over runs of operand lists (internal.h) */
 
-mgc_id mgc__dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
-    if (count > (UINT32_MAX - MGC_EDGE_HEADER - 1) / 2) return 0;
-    uint32_t n = (uint32_t)(2 * count + (bias != 0));
-    mgc_id local[64], *children = n <= 64 ? local : malloc(n * sizeof(mgc_id));
-    if (!children) return 0;
-    memcpy(children, w, count * sizeof(mgc_id));
-    memcpy(children + count, x, count * sizeof(mgc_id));
-    if (bias) children[2 * count] = bias;
-    double sum = mgc__dot_forward(children, n, mgc__node_slot, NULL);
-    mgc_id id = mgc__nary(MGC_DOT, sum, children, n, 0);
-    if (children != local) free(children);
+mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
+                int has_bias) {
+    mgc_dot_in *dot = malloc(sizeof *dot);
+    if (!dot) return 0;
+    *dot = (mgc_dot_in){.w = w, .x = x, .w_at = w_at, .x_at = x_at, .n = n,
+                        .has_bias = (uint8_t)(has_bias != 0)};
+    double sum = mgc__dot_forward(mgc__dot_w(dot), mgc__dot_x(dot), n, dot->has_bias,
+                                  mgc__node_slot, NULL);
+    mgc_id id = mgc__alloc(MGC_DOT, sum, w->top > x->top ? w->top : x->top);
+    if (!id) {
+        free(dot);
+        return 0;
+    }
+    mgc_node *node = mgc__node(id);
+    node->in.dot = dot;
+    node->flags |= MGC_DOT_FLAG;
+    w->refs++;
+    x->refs++;
+    mgc__arena.edge_bytes += sizeof *dot;
     return id;
 }
 
 mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
+    if (count > UINT32_MAX - 1) return 0;
     mgc__lock();
-    mgc_id id = mgc__dot(w, x, count, bias);
+    mgc_id id = 0;
+    /* the bias after the weights, as a layer's list has it */
+    mgc_operands *ws = mgc__operands(w, count, bias), *xs = NULL;
+    if (ws && (xs = mgc__operands(x, count, 0)))
+        id = mgc__dot(ws, 0, xs, 0, (uint32_t)count, bias != 0);
+    if (ws) mgc__operands_drop(ws);  /* the dot holds them now, or nothing does */
+    if (xs) mgc__operands_drop(xs);
     mgc__unlock();
     return id;
 }
 
 /* no-bias dot rows over one input: a layer without biases */
-int mgc_linear(const mgc_id *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out) {
+int mgc_linear(mgc_operands *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out) {
+    if (nin > UINT32_MAX || (nin && nout > w->count / nin) || nout * nin > w->count) return -1;
     mgc__lock();
     size_t made = 0;
-    while (made < nout && (out[made] = mgc__dot(w + made * nin, x, nin, 0))) made++;
+    mgc_operands *xs = mgc__operands(x, nin, 0);
+    while (xs && made < nout &&
+           (out[made] = mgc__dot(w, (uint32_t)(made * nin), xs, 0, (uint32_t)nin, 0)))
+        made++;
+    if (xs) mgc__operands_drop(xs);
     if (made < nout)
         while (made) mgc__release(out[--made]);
     mgc__unlock();

@@ -113,30 +113,28 @@ static inline int mgc__select_row(double k, uint32_t rows, uint32_t *row) {
 }
 
 /* ----------------------------------------------------------------------------
- * dot: children c are w[0..n), x[0..n), then the bias when count is odd.
+ * dot: weights w[0..n), then the bias w[n] when has_bias, and inputs x[0..n).
  * slot(ctx, child, 0) and slot(ctx, child, 1) are a child's value and grad,
  * wherever the graph keeps them (the arena, a tape); inlined at each use. */
 
 typedef double *(*mgc_slot_fn)(void *ctx, uint32_t child, int grad);
 
-static inline double mgc__dot_forward(const uint32_t *c, uint32_t count, mgc_slot_fn slot,
-                                      void *ctx) {
-    uint32_t n = count / 2;
-    double sum = count % 2 ? *slot(ctx, c[count - 1], 0) : 0.0;
-    for (uint32_t i = 0; i < n; i++) sum = sum + *slot(ctx, c[i], 0) * *slot(ctx, c[n + i], 0);
+static inline double mgc__dot_forward(const uint32_t *w, const uint32_t *x, uint32_t n,
+                                      int has_bias, mgc_slot_fn slot, void *ctx) {
+    double sum = has_bias ? *slot(ctx, w[n], 0) : 0.0;
+    for (uint32_t i = 0; i < n; i++) sum = sum + *slot(ctx, w[i], 0) * *slot(ctx, x[i], 0);
     return sum;
 }
 
 /* in the forward pass this was bias + sum of w[i] * x[i], as micrograd's
  * products and additions, so each product's rule passes g along */
-static inline void mgc__dot_backward(const uint32_t *c, uint32_t count, double g, mgc_slot_fn slot,
-                                     void *ctx) {
-    uint32_t n = count / 2;
+static inline void mgc__dot_backward(const uint32_t *w, const uint32_t *x, uint32_t n,
+                                     int has_bias, double g, mgc_slot_fn slot, void *ctx) {
     for (uint32_t i = 0; i < n; i++) {
-        *slot(ctx, c[i], 1) += *slot(ctx, c[n + i], 0) * g;
-        *slot(ctx, c[n + i], 1) += *slot(ctx, c[i], 0) * g;
+        *slot(ctx, w[i], 1) += *slot(ctx, x[i], 0) * g;
+        *slot(ctx, x[i], 1) += *slot(ctx, w[i], 0) * g;
     }
-    if (count % 2) *slot(ctx, c[count - 1], 1) += g;
+    if (has_bias) *slot(ctx, w[n], 1) += g;
 }
 
 #endif

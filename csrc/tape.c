@@ -83,11 +83,15 @@ struct mgc_tape {
     uint32_t slots;              /* nodes, children before parents */
     uint8_t *op;                 /* enum mgc_op of each slot; leaves are MGC_LEAF */
     uint32_t *a, *b;             /* unary/binary: child slots (b = NO_SLOT for unary);
-                                    dot: a = first entry in edges, b = entry count;
+                                    dot: a = where its weights, then its bias, are in
+                                    edges, b = its children (2n, + 1 with a bias);
                                     losses: a = first entry in edges, b = index in losses */
+    uint32_t *xa;                /* dot: where its n inputs are in edges */
     uint8_t *flags;              /* FROM_LOSS | DOT_GROUP */
     double *value, *grad;        /* per slot, rewritten by every run */
-    uint32_t *edges;             /* n-ary children as slots, node after node */
+    uint32_t *edges;             /* n-ary children as slots, node after node; a run of
+                                    an operand list once for all the dots reading it */
+    size_t edge_count;           /* entries in edges */
     mgc_loss *losses;            /* loss nodes' shapes; targets point into edges */
     uint32_t loss_count;
     uint32_t leaf_count;         /* live leaves, held by the tape */
@@ -135,6 +139,7 @@ void mgc_tape_free(mgc_tape *tape) {
     free(tape->op);
     free(tape->a);
     free(tape->b);
+    free(tape->xa);
     free(tape->flags);
     free(tape->value);
     free(tape->grad);
@@ -178,24 +183,62 @@ void mgc_tape_free(mgc_tape *tape) {
 /* ----------------------------------------------------------------------------
  * building */
 
+/* a dot slot's n weights, then its bias, and its n inputs, as slots */
+static inline const uint32_t *dot_w(const mgc_tape *t, uint32_t s) { return t->edges + t->a[s]; }
+static inline const uint32_t *dot_x(const mgc_tape *t, uint32_t s) { return t->edges + t->xa[s]; }
+
+/* The passes of a build over operand lists (internal.h), each a number no other
+ * pass has had: a list the walk reached in one run (no gaps) has that run looked
+ * at once a pass, for all the dots reading it. */
+static uint64_t passes;
+
+/* where run ids[from ..+ len) of list (which the walk reached) is in edges, writing
+ * its slots at *edge unless this pass has: the list's whole reached run, once */
+static uint32_t run_in_edges(mgc_tape *t, mgc_operands *list, uint32_t from, uint32_t len,
+                             uint64_t pass, size_t *edge) {
+    uint32_t lo = from, hi = from + len;
+    if (!list->gaps) {
+        if (list->pass == pass) return list->at + (from - list->lo);
+        lo = list->lo;
+        hi = list->hi;
+        list->pass = pass;
+        list->at = (uint32_t)*edge;
+    }
+    uint32_t at = (uint32_t)*edge;
+    for (uint32_t k = lo; k < hi; k++) t->edges[(*edge)++] = mgc__node(list->ids[k])->mark;
+    return at + (from - lo);
+}
+
+/* how many entries run_in_edges adds for the run */
+static size_t run_words(mgc_operands *list, uint32_t len, uint64_t pass) {
+    if (list->gaps) return len;
+    if (list->pass == pass) return 0;
+    list->pass = pass;
+    return list->hi - list->lo;
+}
+
 /* fills the tape's slots from nodes[] (slot after slot), whose marks hold
  * their slots; the inputs' ids are in is_input's set. 0 or -1 */
 static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
     size_t edge_count = 0, loss_count = 0, leaf_count = 0, scratch = 0;
+    uint64_t counting = ++passes, filling = ++passes;
     for (uint32_t s = 0; s < t->slots; s++) {
         const mgc_node *node = mgc__node(nodes[s]);
-        uint32_t children;
-        mgc__children(node, &children);
-        if (node->flags & MGC_NARY_FLAG && node->op != MGC_OPAQUE) {
+        uint32_t children = mgc__child_count(node);
+        if (node->flags & MGC_DOT_FLAG) {
+            const mgc_dot_in *dot = node->in.dot;
+            edge_count += run_words(dot->w, dot->n + dot->has_bias, counting) +
+                          run_words(dot->x, dot->n, counting);
+        } else if (node->flags & MGC_NARY_FLAG && node->op != MGC_OPAQUE) {
             edge_count += children + (node->op == MGC_SOFTMAX_CE ? children / node->in.edges[MGC_EDGE_TEXT] : 0);
-            if (node->op != MGC_DOT) {
-                loss_count++;
-                if (2 * (size_t)children > scratch) scratch = 2 * (size_t)children;
-            }
+            loss_count++;
+            if (2 * (size_t)children > scratch) scratch = 2 * (size_t)children;
         }
         if ((node->op == MGC_LEAF && !is_input[s]) || node->op == MGC_OPAQUE) leaf_count++;
         if ((node->op == MGC_OPAQUE && children) || node->flags & MGC_PY_RULE) t->python_ops++;
     }
+    if (edge_count > UINT32_MAX) return -1;
+    t->edge_count = edge_count;
     t->edges = malloc((edge_count ? edge_count : 1) * sizeof(uint32_t));
     t->losses = malloc((loss_count ? loss_count : 1) * sizeof(mgc_loss));
     t->leaf_slot = malloc((leaf_count ? leaf_count : 1) * sizeof(uint32_t));
@@ -206,34 +249,35 @@ static int fill(mgc_tape *t, const mgc_id *nodes, const uint8_t *is_input) {
     size_t edge = 0;
     for (uint32_t s = 0; s < t->slots; s++) {
         const mgc_node *node = mgc__node(nodes[s]);
-        uint32_t children;
-        const mgc_id *child = mgc__children(node, &children);
         t->op[s] = node->op;
-        t->a[s] = t->b[s] = NO_SLOT;
+        t->a[s] = t->b[s] = t->xa[s] = NO_SLOT;
         if ((node->op == MGC_LEAF && !is_input[s]) || node->op == MGC_OPAQUE) {
             t->op[s] = MGC_LEAF;  /* an opaque node replays as the number it holds */
             t->leaf_slot[t->leaf_count] = s;
             t->leaf_id[t->leaf_count++] = nodes[s];
+        } else if (node->flags & MGC_DOT_FLAG) {
+            const mgc_dot_in *dot = node->in.dot;
+            t->a[s] = run_in_edges(t, dot->w, dot->w_at, dot->n + dot->has_bias, filling, &edge);
+            t->xa[s] = run_in_edges(t, dot->x, dot->x_at, dot->n, filling, &edge);
+            t->b[s] = 2 * dot->n + dot->has_bias;
         } else if (node->flags & MGC_NARY_FLAG) {
+            uint32_t children;
+            const mgc_id *child = mgc__children(node, &children);
             t->a[s] = (uint32_t)edge;
             for (uint32_t i = 0; i < children; i++) t->edges[edge++] = mgc__node(child[i])->mark;
-            if (node->op == MGC_DOT) {
-                t->b[s] = children;
-            } else {
-                mgc_loss loss = mgc__node_loss(node);
-                if (node->op == MGC_SELECT) loss.targets = NULL;  /* each run reads its row */
-                if (loss.targets) {  /* the class indices follow the children */
-                    size_t rows = loss.count / loss.classes;
-                    memcpy(t->edges + edge, loss.targets, rows * sizeof(uint32_t));
-                    loss.targets = t->edges + edge;
-                    edge += rows;
-                }
-                t->b[s] = t->loss_count;
-                t->losses[t->loss_count++] = loss;
+            mgc_loss loss = mgc__node_loss(node);
+            if (node->op == MGC_SELECT) loss.targets = NULL;  /* each run reads its row */
+            if (loss.targets) {  /* the class indices follow the children */
+                size_t rows = loss.count / loss.classes;
+                memcpy(t->edges + edge, loss.targets, rows * sizeof(uint32_t));
+                loss.targets = t->edges + edge;
+                edge += rows;
             }
-        } else if (children) {
-            t->a[s] = mgc__node(child[0])->mark;
-            if (children == 2) t->b[s] = mgc__node(child[1])->mark;
+            t->b[s] = t->loss_count;
+            t->losses[t->loss_count++] = loss;
+        } else if (node->in.child[0]) {
+            t->a[s] = mgc__node(node->in.child[0])->mark;
+            if (node->in.child[1]) t->b[s] = mgc__node(node->in.child[1])->mark;
         }
     }
     return 0;
@@ -246,7 +290,9 @@ static void mark_dot_groups(mgc_tape *t) {
         for (uint32_t k = 0; k < GROUP && grouped; k++) {
             uint32_t slot = s + k;
             grouped = t->op[slot] == MGC_DOT && t->b[slot] == t->b[s] && !t->member[slot];
-            for (uint32_t i = 0; i < t->b[s] && grouped; i++) grouped = t->edges[t->a[slot] + i] < s;
+            uint32_t n = t->b[s] / 2, weights = t->b[s] - n;  /* and its bias */
+            for (uint32_t i = 0; i < weights && grouped; i++) grouped = dot_w(t, slot)[i] < s;
+            for (uint32_t i = 0; i < n && grouped; i++) grouped = dot_x(t, slot)[i] < s;
         }
         if (grouped) {
             t->flags[s] |= DOT_GROUP;
@@ -258,16 +304,12 @@ static void mark_dot_groups(mgc_tape *t) {
 /* ----------------------------------------------------------------------------
  * finding dense blocks */
 
-/* the children slots of slot s, as fill laid them out; *count of them */
-static const uint32_t *slot_children(const mgc_tape *t, uint32_t s, uint32_t *count, uint32_t pair[2]) {
+/* the same for a slot that is not a dot, whose children are one run */
+static const uint32_t *one_run_children(const mgc_tape *t, uint32_t s, uint32_t *count, uint32_t pair[2]) {
     int op = t->op[s];
     if (op == MGC_LEAF) {
         *count = 0;
         return pair;
-    }
-    if (op == MGC_DOT) {
-        *count = t->b[s];
-        return t->edges + t->a[s];
     }
     if (mgc__is_kernel(op)) {
         *count = t->losses[t->b[s]].count;
@@ -279,49 +321,107 @@ static const uint32_t *slot_children(const mgc_tape *t, uint32_t s, uint32_t *co
     return pair;
 }
 
-/* FROM_LOSS: the slots the loss reaches, parents before children */
-static void mark_from_loss(mgc_tape *t) {
+/* the children slots of slot s, as fill laid them out, in up to two runs: run[0]
+ * of count[0] slots and run[1] of count[1] (a dot's weights then bias, and its inputs) */
+static void slot_children(const mgc_tape *t, uint32_t s, const uint32_t *run[2], uint32_t count[2],
+                          uint32_t pair[2]) {
+    int op = t->op[s];
+    count[1] = 0;
+    run[0] = run[1] = pair;
+    if (op == MGC_DOT) {
+        count[1] = t->b[s] / 2;
+        count[0] = t->b[s] - count[1];
+        run[0] = dot_w(t, s);
+        run[1] = dot_x(t, s);
+        return;
+    }
+    run[0] = one_run_children(t, s, &count[0], pair);
+}
+
+/* FROM_LOSS: the slots the loss reaches, parents before children. A layer's dots
+ * read the same runs of edges over and over (a neuron's weights once a row, a row's
+ * inputs once a neuron), so a run is marked once: done[at] is the longest run from
+ * at marked so far. 0 or -1 */
+static int mark_from_loss(mgc_tape *t) {
+    uint32_t *done = calloc(t->edge_count ? t->edge_count : 1, sizeof(uint32_t));
+    if (!done) return -1;
     t->flags[t->output_slot[0]] |= FROM_LOSS;
     for (uint32_t s = t->slots; s-- > 0;) {
         if (!(t->flags[s] & FROM_LOSS)) continue;
-        uint32_t count, pair[2];
-        const uint32_t *c = slot_children(t, s, &count, pair);
-        for (uint32_t i = 0; i < count; i++) t->flags[c[i]] |= FROM_LOSS;
+        uint32_t count[2], pair[2];
+        const uint32_t *run[2];
+        slot_children(t, s, run, count, pair);
+        for (int r = 0; r < 2; r++) {
+            if (count[r] == 0) continue;
+            if (t->op[s] == MGC_DOT) {
+                uint32_t *longest = &done[run[r] - t->edges];
+                if (*longest >= count[r]) continue;
+                *longest = count[r];
+            }
+            for (uint32_t i = 0; i < count[r]; i++) t->flags[run[r][i]] |= FROM_LOSS;
+        }
     }
+    free(done);
+    return 0;
 }
 
-/* how many dots from s on read the same inputs as s (a row group), at most limit */
+/* whether dots s and r read the same n inputs: the same run of edges, as a
+ * layer's neurons do, or runs holding the same slots */
+static inline int same_inputs(const mgc_tape *t, uint32_t s, uint32_t r, uint32_t n) {
+    return t->xa[s] == t->xa[r] || memcmp(dot_x(t, s), dot_x(t, r), n * sizeof(uint32_t)) == 0;
+}
+
+/* how many dots from s on read the same inputs as s (a row group) */
 static uint32_t row_group_length(const mgc_tape *t, uint32_t s) {
     uint32_t count = t->b[s], n = count / 2, k = 1;
-    const uint32_t *x = t->edges + t->a[s] + n;
     while (s + k < t->slots && t->op[s + k] == MGC_DOT && t->b[s + k] == count &&
-           memcmp(t->edges + t->a[s + k] + n, x, n * sizeof(uint32_t)) == 0)
+           same_inputs(t, s, s + k, n))
         k++;
     return k;
 }
 
-/* whether a row group's slots are all distinct: its inputs, weights and biases
- * (then each gets one contribution from each dot, as the kernels assume) */
-static int distinct(const mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *seen, uint32_t stamp) {
+/* whether a row group's weights and biases are all distinct, and its inputs too,
+ * none of them a weight or bias of the group (then each gets one contribution from
+ * each dot, as the kernels assume); weights: check those as well, else they are a
+ * block's that were checked. param: 1 for the weights and biases of every block */
+static int distinct(const mgc_tape *t, uint32_t s, uint32_t nout, int weights, uint32_t *seen,
+                    uint32_t stamp, const uint8_t *param) {
     uint32_t count = t->b[s], n = count / 2;
-    for (uint32_t j = 0; j < nout; j++) {
-        const uint32_t *c = t->edges + t->a[s + j];
-        for (uint32_t i = 0; i < count; i++) {
-            if (j > 0 && i >= n && i < 2 * n) continue;  /* the inputs: the same for every dot */
-            if (seen[c[i]] == stamp) return 0;
-            seen[c[i]] = stamp;
+    for (uint32_t j = 0; j < nout && weights; j++) {
+        const uint32_t *w = dot_w(t, s + j);
+        for (uint32_t i = 0; i < count - n; i++) {
+            if (seen[w[i]] == stamp) return 0;
+            seen[w[i]] = stamp;
         }
+    }
+    const uint32_t *x = dot_x(t, s);  /* the same for every dot */
+    for (uint32_t i = 0; i < n; i++) {
+        if (seen[x[i]] == stamp || param[x[i]]) return 0;
+        seen[x[i]] = stamp;
     }
     return 1;
 }
 
-static uint64_t group_hash(const mgc_tape *t, uint32_t s, uint32_t nout) {
-    uint32_t count = t->b[s], n = count / 2;
+/* FNV-1a over the slots of a run */
+static uint64_t run_hash(const uint32_t *run, uint32_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t i = 0; i < n; i++) h = (h ^ run[i]) * 1099511628211ull;
+    return h;
+}
+
+/* a row group's weights and biases, hashed: each neuron's run once a tape (hashes[at],
+ * for the n + 1 entries from at, cached with known[at] = n + 1) */
+static uint64_t group_hash(const mgc_tape *t, uint32_t s, uint32_t nout, uint64_t *hashes,
+                           uint32_t *known) {
+    uint32_t count = t->b[s], run = count - count / 2;
     uint64_t h = 1469598103934665603ull ^ nout ^ ((uint64_t)count << 32);
-    for (uint32_t j = 0; j < nout; j++) {
-        const uint32_t *c = t->edges + t->a[s + j];
-        for (uint32_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-        if (count % 2) h = (h ^ c[count - 1]) * 1099511628211ull;
+    for (uint32_t j = 0; j < nout && run; j++) {
+        uint32_t at = t->a[s + j];
+        if (known[at] != run + 1) {
+            hashes[at] = run_hash(dot_w(t, s + j), run);
+            known[at] = run + 1;
+        }
+        h = (h ^ hashes[at]) * 1099511628211ull;
     }
     return h;
 }
@@ -331,9 +431,11 @@ static int same_weights(const mgc_tape *t, uint32_t s, const mgc_dense *d) {
     uint32_t count = t->b[s], n = count / 2;
     if (n != d->nin || (int)(count % 2) != d->has_bias) return 0;
     for (uint32_t j = 0; j < d->nout; j++) {
-        const uint32_t *c = t->edges + t->a[s + j];
-        if (memcmp(c, d->w + (size_t)j * n, n * sizeof(uint32_t)) != 0) return 0;
-        if (d->has_bias && c[count - 1] != d->bias[j]) return 0;
+        const uint32_t *w = dot_w(t, s + j);
+        if (t->a[s + j] != t->a[d->first + j] &&
+            memcmp(w, d->w + (size_t)j * n, n * sizeof(uint32_t)) != 0)
+            return 0;
+        if (d->has_bias && w[n] != d->bias[j]) return 0;
     }
     return 1;
 }
@@ -365,9 +467,9 @@ static int new_block(mgc_tape *t, uint32_t s, uint32_t nout, uint32_t *capacity)
     for (uint32_t j = 0; j < nout; j++) {
         d->wrow[j] = d->wn + (size_t)j * n;
         d->gwrow[j] = d->gw + (size_t)j * n;
-        const uint32_t *c = t->edges + t->a[s + j];
-        memcpy(d->w + (size_t)j * n, c, n * sizeof(uint32_t));
-        d->bias[j] = d->has_bias ? c[count - 1] : NO_SLOT;
+        const uint32_t *w = dot_w(t, s + j);
+        memcpy(d->w + (size_t)j * n, w, n * sizeof(uint32_t));
+        d->bias[j] = d->has_bias ? w[n] : NO_SLOT;
     }
     return 0;
 }
@@ -382,9 +484,9 @@ static inline uint32_t param_slot(const mgc_dense *d, size_t k) {
     return k < weights ? d->w[k] : d->bias[k - weights];
 }
 
-/* the input slots of row r of block d (the x part of its first dot) */
+/* the input slots of row r of block d (those of its first dot) */
 static inline const uint32_t *row_inputs(const mgc_tape *t, const mgc_dense *d, uint32_t r) {
-    return t->edges + t->a[d->first + r * d->nout] + d->nin;
+    return dot_x(t, d->first + r * d->nout);
 }
 
 /* the dense blocks of the tape: row groups of at least two dots of at least two
@@ -395,13 +497,17 @@ static int find_dense(mgc_tape *t) {
     uint32_t *seen = calloc(slots ? slots : 1, sizeof(uint32_t));
     uint32_t *table = NULL;  /* open addressing: 1 + block index, by weight hash */
     uint64_t *hashes = NULL;
-    int status = t->member && seen ? 0 : -1;
+    size_t edges = t->edge_count ? t->edge_count : 1;
+    uint64_t *run_hashes = malloc(edges * sizeof(uint64_t));  /* see group_hash */
+    uint32_t *run_known = calloc(edges, sizeof(uint32_t));
+    uint8_t *param = calloc(slots ? slots : 1, 1);  /* see distinct */
+    int status = t->member && seen && run_hashes && run_known && param ? 0 : -1;
     size_t widest_in = 0, widest_out = 0;
     for (uint32_t s = 0; s < slots && status == 0; s++) {
         if (t->op[s] != MGC_DOT || t->b[s] < 4 || t->member[s]) continue;
         uint32_t nout = row_group_length(t, s);
-        if (nout < 2 || !distinct(t, s, nout, seen, s + 1)) continue;
-        uint64_t h = group_hash(t, s, nout);
+        if (nout < 2) continue;
+        uint64_t h = group_hash(t, s, nout, run_hashes, run_known);
         if (2 * (t->dense_count + 1) > table_size || !table) {  /* grow and rehash */
             while (2 * (t->dense_count + 1) > table_size) table_size *= 2;
             uint32_t *bigger = calloc(table_size, sizeof(uint32_t));
@@ -430,6 +536,7 @@ static int find_dense(mgc_tape *t) {
             }
             at = (at + 1) & (table_size - 1);
         }
+        if (!distinct(t, s, nout, !block, seen, s + 1, param)) continue;
         if (!block) {
             if (new_block(t, s, nout, &capacity)) {
                 status = -1;
@@ -437,6 +544,8 @@ static int find_dense(mgc_tape *t) {
             }
             hashes[t->dense_count - 1] = h;
             table[at] = block = t->dense_count;
+            for (size_t k = 0; k < block_params(&t->dense[block - 1]); k++)
+                param[param_slot(&t->dense[block - 1], k)] = 1;
         }
         mgc_dense *d = &t->dense[block - 1];
         d->rows++;
@@ -449,6 +558,9 @@ static int find_dense(mgc_tape *t) {
     }
     free(table);
     free(hashes);
+    free(run_hashes);
+    free(run_known);
+    free(param);
     if (status == 0 && t->dense_count) {
         /* a row's input wants its grad unless it is an input of the tape */
         memset(seen, 0, slots * sizeof(uint32_t));
@@ -457,7 +569,7 @@ static int find_dense(mgc_tape *t) {
         for (uint32_t s = 0; s < slots; s++) {
             if (!(t->flags[s] & ROW_HEAD)) continue;
             mgc_dense *d = &t->dense[t->member[s] - 1];
-            const uint32_t *x = t->edges + t->a[s] + d->nin;
+            const uint32_t *x = dot_x(t, s);
             for (uint32_t i = 0; i < d->nin && !d->need_gx; i++) d->need_gx = !seen[x[i]];
         }
         /* lazy unless a slot outside the block reads one of its weights between its
@@ -477,15 +589,21 @@ static int find_dense(mgc_tape *t) {
             }
         }
         for (uint32_t s = 0; s < slots; s++) {
-            uint32_t count, pair[2];
-            const uint32_t *c = slot_children(t, s, &count, pair);
-            for (uint32_t i = 0; i < count; i++) {
-                uint32_t b = c[i] == NO_SLOT ? 0 : owner[c[i]];
-                if (!b || t->member[s] == b) continue;
-                mgc_dense *d = &t->dense[b - 1];
-                d->shared = 1;
-                if (s > d->first && s < d->last + d->nout) d->lazy = 0;
+            uint32_t count[2], pair[2];
+            const uint32_t *run[2];
+            slot_children(t, s, run, count, pair);
+            if (t->member[s]) {  /* its weights are its block's; its inputs its row head's */
+                count[0] = 0;
+                if (!(t->flags[s] & ROW_HEAD)) count[1] = 0;
             }
+            for (int r = 0; r < 2; r++)
+                for (uint32_t i = 0; i < count[r]; i++) {
+                    uint32_t b = run[r][i] == NO_SLOT ? 0 : owner[run[r][i]];
+                    if (!b || t->member[s] == b) continue;
+                    mgc_dense *d = &t->dense[b - 1];
+                    d->shared = 1;
+                    if (s > d->first && s < d->last + d->nout) d->lazy = 0;
+                }
         }
         /* together: rows side by side, no input slot in two rows, all reached */
         memset(seen, 0, slots * sizeof(uint32_t));
@@ -496,7 +614,7 @@ static int find_dense(mgc_tape *t) {
             for (uint32_t s = d->first; s < end && d->together; s++)
                 d->together = (t->flags[s] & FROM_LOSS) && t->member[s] == b + 1;
             for (uint32_t r = 0; r < d->rows && d->together; r++) {
-                const uint32_t *x = t->edges + t->a[d->first + r * d->nout] + d->nin;
+                const uint32_t *x = row_inputs(t, d, r);
                 for (uint32_t i = 0; i < d->nin && d->together; i++) {
                     d->together = seen[x[i]] != b + 1;
                     seen[x[i]] = b + 1;
@@ -656,23 +774,55 @@ static int find_direct(mgc_tape *t) {
     return status;
 }
 
+/* one more than the highest level among run ids[from ..+ len) of list (which the
+ * walk reached), 0 for none: for a list reached in one run, that of the whole run,
+ * looked at once a pass. Higher than the run's own can be, which keeps each dot
+ * above its children all the same */
+static uint32_t run_level(const uint32_t *level, mgc_operands *list, uint32_t from, uint32_t len,
+                          uint64_t pass) {
+    uint32_t lo = from, hi = from + len, top = 0;
+    if (!list->gaps) {
+        if (list->pass == pass) return list->at;
+        lo = list->lo;
+        hi = list->hi;
+    }
+    for (uint32_t k = lo; k < hi; k++) {
+        uint32_t below = level[mgc__node(list->ids[k])->mark] + 1;
+        if (below > top) top = below;
+    }
+    if (!list->gaps) {
+        list->pass = pass;
+        list->at = top;
+    }
+    return top;
+}
+
 /* the nodes (children first, each node's mark its place) put in order of level: a
  * leaf's is 0, any other node's one more than its highest child's; creation order
  * within a level. Still children first, and a layer's rows end up side by side
  * (each row's dots are one level), which lets a dense block run them together. 0 or -1 */
 static int by_level(mgc_id *ids, uint32_t count) {
     uint32_t *level = malloc((count ? count : 1) * sizeof(uint32_t)), top = 0;
+    uint64_t pass = ++passes;
     mgc_id *sorted = malloc((count ? count : 1) * sizeof(mgc_id));
     uint32_t *starts = NULL;
     int status = -1;
     if (level && sorted) {
         for (uint32_t k = 0; k < count; k++) {
             const mgc_node *node = mgc__node(ids[k]);
-            uint32_t children, lv = 0;
-            const mgc_id *child = mgc__children(node, &children);
-            for (uint32_t i = 0; i < children; i++) {
-                uint32_t below = level[mgc__node(child[i])->mark] + 1;
+            uint32_t lv = 0;
+            if (node->flags & MGC_DOT_FLAG) {
+                const mgc_dot_in *dot = node->in.dot;
+                lv = run_level(level, dot->w, dot->w_at, dot->n + dot->has_bias, pass);
+                uint32_t below = run_level(level, dot->x, dot->x_at, dot->n, pass);
                 if (below > lv) lv = below;
+            } else {
+                uint32_t children;
+                const mgc_id *child = mgc__children(node, &children);
+                for (uint32_t i = 0; i < children; i++) {
+                    uint32_t below = level[mgc__node(child[i])->mark] + 1;
+                    if (below > lv) lv = below;
+                }
             }
             level[k] = lv;
             if (lv > top) top = lv;
@@ -716,12 +866,13 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
         t->op = malloc(count);
         t->a = malloc(count * sizeof(uint32_t));
         t->b = malloc(count * sizeof(uint32_t));
+        t->xa = malloc(count * sizeof(uint32_t));
         t->flags = calloc(count ? count : 1, 1);
         /* zeroed: a direct block's weight slots are never written, nor read */
         t->value = calloc(count ? count : 1, sizeof(double));
         t->grad = malloc(count * sizeof(double));
         is_input = calloc(count, 1);
-        if (!t->op || !t->a || !t->b || !t->flags || !t->value || !t->grad || !is_input ||
+        if (!t->op || !t->a || !t->b || !t->xa || !t->flags || !t->value || !t->grad || !is_input ||
             !t->input_slot || !t->output_slot)
             status = -1;
     }
@@ -766,8 +917,7 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
     t->inputs_at = t->input_count ? t->input_slot[0] : NO_SLOT;
     for (uint32_t i = 1; i < t->input_count && t->inputs_at != NO_SLOT; i++)
         if (t->input_slot[i] != t->inputs_at + i) t->inputs_at = NO_SLOT;
-    mark_from_loss(t);
-    if (find_dense(t) || find_direct(t)) {
+    if (mark_from_loss(t) || find_dense(t) || find_direct(t)) {
         mgc_tape_free(t);
         return NULL;
     }
@@ -787,14 +937,15 @@ mgc_tape *mgc_tape_build(const mgc_id *outputs, size_t output_count, const mgc_i
 static void dot_group_forward(mgc_tape *t, uint32_t s) {
     const double *v = t->value;
     uint32_t count = t->b[s], n = count / 2;
-    const uint32_t *c[GROUP];
+    const uint32_t *w[GROUP], *x[GROUP];
     double sum[GROUP];
     for (uint32_t k = 0; k < GROUP; k++) {
-        c[k] = t->edges + t->a[s + k];
-        sum[k] = count % 2 ? v[c[k][count - 1]] : 0.0;
+        w[k] = dot_w(t, s + k);
+        x[k] = dot_x(t, s + k);
+        sum[k] = count % 2 ? v[w[k][n]] : 0.0;
     }
     for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < GROUP; k++) sum[k] = sum[k] + v[c[k][i]] * v[c[k][n + i]];
+        for (uint32_t k = 0; k < GROUP; k++) sum[k] = sum[k] + v[w[k][i]] * v[x[k][i]];
     for (uint32_t k = 0; k < GROUP; k++) t->value[s + k] = sum[k];
 }
 
@@ -1060,7 +1211,7 @@ static void dense_forward(mgc_tape *t, uint32_t s) {
     double *v = t->value, *x = t->row_scratch, *acc = x + d->nin;
     uint32_t nin = d->nin, nout = d->nout;
     if (s == d->first) gather_weights(t, d);  /* once a run: nothing before the block changes them */
-    const uint32_t *xs = t->edges + t->a[s] + nin;
+    const uint32_t *xs = dot_x(t, s);
     for (uint32_t i = 0; i < nin; i++) x[i] = v[xs[i]];
     memcpy(acc, d->bv, nout * sizeof(double));
     rows_forward(d->wt, x, acc, nin, nout);
@@ -1076,7 +1227,7 @@ static void dense_backward(mgc_tape *t, uint32_t tail) {
     size_t weights = (size_t)nout * nin;
     if (!d->lazy || head == d->last)  /* the first of the block's rows backward meets */
         for (size_t k = 0; k < weights; k++) d->gw[k] = g[d->w[k]];
-    const uint32_t *xs = t->edges + t->a[head] + nin;
+    const uint32_t *xs = dot_x(t, head);
     for (uint32_t i = 0; i < nin; i++) x[i] = v[xs[i]];
     if (d->need_gx)
         for (uint32_t i = 0; i < nin; i++) gx[i] = g[xs[i]];
@@ -1116,7 +1267,7 @@ static int forward(mgc_tape *t) {
         } else if (t->flags[s] & DOT_GROUP) {
             dot_group_forward(t, s);
         } else if (op == MGC_DOT) {
-            v[s] = mgc__dot_forward(t->edges + t->a[s], t->b[s], tape_slot, t);
+            v[s] = mgc__dot_forward(dot_w(t, s), dot_x(t, s), t->b[s] / 2, t->b[s] % 2, tape_slot, t);
         } else if (op == MGC_SELECT) {  /* one read, not a gather of every row */
             uint32_t row;
             if (select_row(t, s, &row)) {
@@ -1143,7 +1294,7 @@ static void slot_backward(mgc_tape *t, uint32_t s) {
     int op = t->op[s];
     if (!(t->flags[s] & FROM_LOSS)) return;
     if (op == MGC_DOT) {
-        mgc__dot_backward(t->edges + t->a[s], t->b[s], g[s], tape_slot, t);
+        mgc__dot_backward(dot_w(t, s), dot_x(t, s), t->b[s] / 2, t->b[s] % 2, g[s], tape_slot, t);
     } else if (op == MGC_SELECT) {
         uint32_t row;
         if (select_row(t, s, &row)) g[row] += g[s];
@@ -1213,14 +1364,37 @@ static int list_zero_ranges(mgc_tape *t) {
             unzeroed[param_slot(&t->dense[b], k)] = 1;
     for (uint32_t i = 0; i < t->input_count; i++)
         if (t->input_slot[i] != NO_SLOT) unzeroed[t->input_slot[i]] = 2;
-    for (uint32_t s = 0; s < t->slots; s++) {
-        uint32_t count, pair[2];
-        const uint32_t *c = slot_children(t, s, &count, pair);
-        if (!(t->flags[s] & FROM_LOSS) || (t->member[s] && !t->dense[t->member[s] - 1].need_gx))
-            continue;
-        for (uint32_t i = 0; i < count; i++)
-            if (c[i] != NO_SLOT && unzeroed[c[i]] == 2) unzeroed[c[i]] = 0;
+    uint8_t *reached = calloc(t->dense_count ? t->dense_count : 1, 1);  /* a block's rules run */
+    if (!reached) {
+        free(unzeroed);
+        return -1;
     }
+    for (uint32_t s = 0; s < t->slots; s++) {
+        uint32_t count[2], pair[2];
+        const uint32_t *run[2];
+        if (t->member[s]) {  /* the row group's inputs once, its block's parameters below */
+            mgc_dense *d = &t->dense[t->member[s] - 1];
+            if (!(t->flags[s] & ROW_HEAD) || !d->need_gx) continue;
+            int from_loss = 0;
+            for (uint32_t j = 0; j < d->nout; j++) from_loss |= t->flags[s + j] & FROM_LOSS;
+            if (!from_loss) continue;
+            reached[t->member[s] - 1] = 1;
+            run[0] = run[1] = dot_x(t, s);
+            count[0] = d->nin;
+            count[1] = 0;
+        } else if (t->flags[s] & FROM_LOSS) {
+            slot_children(t, s, run, count, pair);
+        } else {
+            continue;
+        }
+        for (int r = 0; r < 2; r++)
+            for (uint32_t i = 0; i < count[r]; i++)
+                if (run[r][i] != NO_SLOT && unzeroed[run[r][i]] == 2) unzeroed[run[r][i]] = 0;
+    }
+    for (uint32_t b = 0; b < t->dense_count; b++)
+        for (size_t k = 0; reached[b] && k < block_params(&t->dense[b]); k++)
+            if (unzeroed[param_slot(&t->dense[b], k)] == 2) unzeroed[param_slot(&t->dense[b], k)] = 0;
+    free(reached);
     for (uint32_t s = 0; s < t->slots; s++) ranges += !unzeroed[s] && (s == 0 || unzeroed[s - 1]);
     t->zero = malloc((ranges ? ranges : 1) * 2 * sizeof(uint32_t));
     for (uint32_t s = 0; s < t->slots && t->zero; s++) {

@@ -64,6 +64,7 @@ class Dense:
             if not isinstance(p, Value):
                 raise TypeError(f"parameters must be Values, not {type(p).__name__}")
         self._ids = ffi.new("mgc_id[]", [p._id for p in self._parameters])
+        self._list = _operand_list(self._ids, len(self._parameters))
         self.shape = (self._parameters, tuple(sizes), tuple(activations))
         self._sizes = ffi.new("uint32_t[]", sizes)
         self._activations = ffi.new("int[]", [ACTIVATIONS[a] for a in activations])
@@ -76,7 +77,7 @@ class Dense:
         with _Operands((x, "an input")) as (x_ids,):
             if len(x_ids) != self.nin:
                 raise ValueError(f"expected {self.nin} inputs, got {len(x_ids)}")
-            status = lib.mgc_mlp(self._ids, self._sizes, self._activations, self._layers, x_ids, out)
+            status = lib.mgc_mlp(self._list, self._sizes, self._activations, self._layers, x_ids, out)
         if status:
             raise MemoryError("microgradc: out of memory building a layer")
         return [_node(i) for i in out]
@@ -84,6 +85,15 @@ class Dense:
     def zero_grad(self):
         """Set every parameter's grad to 0.0, in one C call."""
         lib.mgc_zero_grad(self._ids, len(self._parameters))
+
+
+def _operand_list(ids, count):
+    """The C operand list of a layer's parameters (ids, a C array): held once for all
+    the layer's calls, whose dots read runs of it; freed with the layer."""
+    operands = lib.mgc_operands_new(ids, count)
+    if operands == ffi.NULL:
+        raise MemoryError("microgradc: out of memory for a layer's parameters")
+    return ffi.gc(operands, lib.mgc_operands_free)
 
 
 def _ids_out(status, ids, what):
@@ -175,6 +185,7 @@ class Linear:
                     raise TypeError(f"weights must be Values, not {type(w).__name__}")
         self.nout, self.nin = len(self.weights), len(self.weights[0])
         self._ids = ffi.new("mgc_id[]", [w._id for row in self.weights for w in row])
+        self._list = _operand_list(self._ids, len(self._ids))
 
     def __call__(self, x):
         """[dot(row, x) for row in weights] for inputs x (Values or real numbers)."""
@@ -182,5 +193,5 @@ class Linear:
         with _Operands((x, "an input")) as (x_ids,):
             if len(x_ids) != self.nin:
                 raise ValueError(f"expected {self.nin} inputs, got {len(x_ids)}")
-            status = lib.mgc_linear(self._ids, self.nout, self.nin, x_ids, out)
+            status = lib.mgc_linear(self._list, self.nout, self.nin, x_ids, out)
         return _ids_out(status, out, "a layer")
