@@ -150,7 +150,70 @@ static PyObject *facade_adopt(PyObject *self, PyObject *id) {
     Py_RETURN_NONE;
 }
 
+static PyTypeObject *facade_type;  /* Facade, once mgc_py_setup made it */
+
+/* Facade._ids(items): the node ids of the items of a list, packed in bytes as an
+ * mgc_id[] (one C pass, where reading v._id a Value at a time costs a Python
+ * call each), or None if one item is not a facade with a node */
+static PyObject *facade_ids(PyObject *cls, PyObject *items) {
+    (void)cls;
+    Py_ssize_t count = PyList_Size(items);
+    if (count < 0) return NULL;
+    PyObject *packed = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(mgc_id));
+    if (!packed) return NULL;
+    mgc_id *ids = (mgc_id *)PyBytes_AsString(packed);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GetItem(items, i);  /* borrowed */
+        if (!PyObject_TypeCheck(item, facade_type) || !((facade *)item)->node) {
+            Py_DECREF(packed);
+            Py_RETURN_NONE;
+        }
+        ids[i] = ((facade *)item)->node;
+    }
+    return packed;
+}
+
+/* Facade._take_all(packed): a list of new facades of cls, each taking over the
+ * reference of one id of packed (an mgc_id[] in bytes, as C constructors return
+ * them); if one cannot be made, every id is let go */
+static PyObject *facade_take_all(PyObject *cls, PyObject *packed) {
+    char *bytes = PyBytes_AsString(packed);
+    if (!bytes) return NULL;
+    Py_ssize_t count = PyBytes_Size(packed) / (Py_ssize_t)sizeof(mgc_id), made = 0;
+    const mgc_id *ids = (const mgc_id *)bytes;
+    PyObject *list = PyList_New(count);
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cls, Py_tp_alloc);
+    for (; list && made < count; made++) {
+        if (!ids[made]) {  /* a constructor ran out of memory */
+            PyErr_SetString(PyExc_MemoryError, "microgradc: out of memory for a new node");
+            break;
+        }
+        facade *f = (facade *)alloc((PyTypeObject *)cls, 0);
+        PyObject *id = f ? PyLong_FromUnsignedLong(ids[made]) : NULL;
+        if (!id) {
+            Py_XDECREF(f);
+            break;
+        }
+        f->id = id;
+        f->node = ids[made];
+        set_facade(f->node, (PyObject *)f);
+        PyList_SetItem(list, made, (PyObject *)f);  /* steals f */
+    }
+    if (list && made == count) return list;
+    mgc__lock();  /* the ids no facade took over */
+    for (Py_ssize_t i = made; i < count; i++)
+        if (ids[i]) mgc__release(ids[i]);
+    mgc__unlock();
+    Py_XDECREF(list);  /* and those made let theirs go */
+    return NULL;
+}
+
 static PyMethodDef facade_methods[] = {
+    {"_ids", facade_ids, METH_O | METH_CLASS,
+     "The node ids of a list of Values packed as an mgc_id[] in bytes, or None if one is "
+     "not a Value."},
+    {"_take_all", facade_take_all, METH_O | METH_CLASS,
+     "New Values taking over the references of the ids packed in bytes, as a list."},
     {"_take", facade_take, METH_O | METH_CLASS,
      "A new Value taking over the reference a C constructor returned (0: MemoryError)."},
     {"_get", facade_get, METH_O | METH_CLASS,
@@ -188,6 +251,7 @@ int mgc_py_setup(void) {
     PyObject *module = PyImport_AddModule("microgradc._core");  /* borrowed */
     PyObject *type = module ? PyType_FromSpec(&facade_spec) : NULL;
     if (type) status = PyObject_SetAttrString(module, "Facade", type);
+    if (status == 0) facade_type = (PyTypeObject *)type;  /* the module holds it */
     Py_XDECREF(type);
     if (status) PyErr_Clear();
     PyGILState_Release(gil);

@@ -216,6 +216,9 @@ void mgc__operands_drop(mgc_operands *list);
  * holding both lists; 0 when memory ran out */
 mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
                 int has_bias);
+/* the same with its sum computed by the caller, as mgc__dot_forward adds it */
+mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
+                   int has_bias, double sum);
 /* ----------------------------------------------------------------------------
  * kernels (losses.c): n-ary nodes computed over their children's values
  * gathered into v[0..count), accumulating gradients into gv[0..count): the

@@ -119,12 +119,17 @@ mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size
 
 mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
                 int has_bias) {
+    double sum = mgc__dot_forward(w->ids + w_at, x->ids + x_at, n, has_bias != 0, mgc__node_slot,
+                                  NULL);
+    return mgc__dot_of(w, w_at, x, x_at, n, has_bias, sum);
+}
+
+mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
+                   int has_bias, double sum) {
     mgc_dot_in *dot = malloc(sizeof *dot);
     if (!dot) return 0;
     *dot = (mgc_dot_in){.w = w, .x = x, .w_at = w_at, .x_at = x_at, .n = n,
                         .has_bias = (uint8_t)(has_bias != 0)};
-    double sum = mgc__dot_forward(mgc__dot_w(dot), mgc__dot_x(dot), n, dot->has_bias,
-                                  mgc__node_slot, NULL);
     mgc_id id = mgc__alloc(MGC_DOT, sum, w->top > x->top ? w->top : x->top);
     if (!id) {
         free(dot);
@@ -151,22 +156,6 @@ mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
     if (xs) mgc__operands_drop(xs);
     mgc__unlock();
     return id;
-}
-
-/* no-bias dot rows over one input: a layer without biases */
-int mgc_linear(mgc_operands *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out) {
-    if (nin > UINT32_MAX || (nin && nout > w->count / nin) || nout * nin > w->count) return -1;
-    mgc__lock();
-    size_t made = 0;
-    mgc_operands *xs = mgc__operands(x, nin, 0);
-    while (xs && made < nout &&
-           (out[made] = mgc__dot(w, (uint32_t)(made * nin), xs, 0, (uint32_t)nin, 0)))
-        made++;
-    if (xs) mgc__operands_drop(xs);
-    if (made < nout)
-        while (made) mgc__release(out[--made]);
-    mgc__unlock();
-    return made == nout ? 0 : -1;
 }
 
 /* ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from ._core import ffi, lib
-from .engine import Value, _take
+from .engine import Value, _packed_ids, _take_all
 from .watched import generation
 
 
@@ -35,7 +35,7 @@ def _input_values(array):
     ids = ffi.new("mgc_id[]", max(len(numbers), 1))
     if lib.mgc_leaves(ffi.from_buffer("double[]", numbers), len(numbers), ids):
         raise MemoryError("microgradc: out of memory for the input leaves")
-    leaves = [_take(node_id) for node_id in ffi.unpack(ids, len(numbers))]  # each owns its id
+    leaves = _take_all(ffi.buffer(ids, len(numbers) * ffi.sizeof("mgc_id"))[:])  # each owns its id
     if array.ndim == 0:
         return leaves[0], leaves
     return _nested(leaves, array.shape), leaves
@@ -120,7 +120,23 @@ class TracerWarning(UserWarning):
     (an if, a max, a sort) is frozen as the trace took it, with the example data."""
 
 
-_tracing = threading.local()  # .inputs: the node ids of the inputs of the trace under way
+_tracing = threading.local()  # .inputs: the _InputIds of the trace under way
+
+
+class _InputIds:
+    """The node ids of a trace's inputs and of the traces it runs in, packed as C gives
+    them; a set is made of them the first time one is looked up (most traces never
+    read .data, and a set of a minibatch's ids costs more than the rest of a small
+    trace)."""
+    __slots__ = ('_packed', '_outer', '_set')
+
+    def __init__(self, packed, outer):
+        self._packed, self._outer, self._set = packed, outer, None
+
+    def __contains__(self, node_id):
+        if self._set is None:
+            self._set = frozenset(np.frombuffer(self._packed, dtype=np.uint32).tolist())
+        return node_id in self._set or (self._outer is not None and node_id in self._outer)
 
 
 def _data_while_tracing(value):
@@ -129,7 +145,7 @@ def _data_while_tracing(value):
     though a decision taken on it is frozen all the same."""
     node_id = value._id
     inputs = getattr(_tracing, 'inputs', None)
-    if inputs is not None and (node_id in inputs or lib.mgc_op(node_id) != lib.MGC_LEAF):
+    if inputs is not None and (lib.mgc_op(node_id) != lib.MGC_LEAF or node_id in inputs):
         warnings.warn(TracerWarning(
             "reading .data while compile() traces: a compiled step replays the decision "
             "this number feeds as the trace took it, with the example data, on every call"),
@@ -144,10 +160,11 @@ _traces_lock = threading.Lock()
 
 
 def _traced_call(fn, inputs, input_ids):
-    """fn(*inputs), with Value.data warning as _data_while_tracing says (outside a
-    trace, in this thread or another, it reads as ever, without a warning)."""
+    """fn(*inputs), input_ids the inputs' ids packed (engine._packed_ids), with Value.data
+    warning as _data_while_tracing says (outside a trace, in this thread or another, it
+    reads as ever, without a warning)."""
     outer = getattr(_tracing, 'inputs', None)
-    _tracing.inputs = frozenset(input_ids) | (outer or frozenset())
+    _tracing.inputs = _InputIds(input_ids, outer)
     with _traces_lock:
         _traces_under_way[0] += 1
         Value.data = _TRACING_DATA
@@ -168,14 +185,15 @@ def _trace(fn, arrays):
     # taken before fn runs, which may change its lists: input i of a call is always the
     # Value made for element i, and this list owns each until the tape is built
     input_values = [v for _, flat in made for v in flat]
-    result = _traced_call(fn, inputs, [v._id for v in input_values])
+    input_ids = _packed_ids(input_values)
+    result = _traced_call(fn, inputs, input_ids)
     loss, extra = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
     if not isinstance(loss, Value):
         raise TypeError(f"fn must return a Value (or a Value and extras), not {type(loss).__name__}")
     extra_values, extra_shape = _flatten(extra) if extra is not None else ([], None)
     outputs = [loss._id] + [v._id for v in extra_values]
-    input_ids = [v._id for v in input_values]
-    tape = lib.mgc_tape_build(outputs, len(outputs), input_ids, len(input_ids))
+    tape = lib.mgc_tape_build(outputs, len(outputs), ffi.from_buffer("mgc_id[]", input_ids),
+                              len(input_values))
     if tape == ffi.NULL:
         raise MemoryError("microgradc: out of memory compiling the graph")
     tape = ffi.gc(tape, lib.mgc_tape_free)

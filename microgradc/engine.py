@@ -135,14 +135,19 @@ class _Operands:
 
     def __init__(self, *groups):
         self.values, self.ids, self.made = [], [], ()
-        reals = []
+        reals, partial = [], []
         for items, what in groups:
             items = list(items)
-            ids = [v._id if isinstance(v, Value) else 0 for v in items]
-            if 0 in ids:
-                for v, node_id in zip(items, ids):
-                    if not node_id:
-                        reals.append(v if type(v) is float else _real(v, what))
+            packed = _packed_ids(items) if items else None  # all Values: one C pass
+            if packed is not None:
+                ids = ffi.from_buffer("mgc_id[]", packed)
+            else:
+                ids = [v._id if isinstance(v, Value) else 0 for v in items]
+                if 0 in ids:
+                    partial.append(ids)
+                    for v, node_id in zip(items, ids):
+                        if not node_id:
+                            reals.append(v if type(v) is float else _real(v, what))
             self.values.append(items)
             self.ids.append(ids)
         if reals:
@@ -151,7 +156,7 @@ class _Operands:
                 raise MemoryError("microgradc: out of memory for new leaves")
             self.made = made
             leaves = iter(made)
-            for ids in self.ids:
+            for ids in partial:
                 for i, node_id in enumerate(ids):
                     if not node_id:
                         ids[i] = next(leaves)
@@ -411,6 +416,9 @@ def _object_array(x, numpy):
 # MemoryError); _get(id): the node's Value, the one it has (a node has one at a time, so
 # _prev gives back what the user holds) or a new one with a reference of its own
 _take, _get = Value._take, Value._get
+# _packed_ids(list): the ids of a list of Values as an mgc_id[] in bytes, or None if an
+# item is not a Value; _take_all(bytes): new Values, each taking over one id of such bytes
+_packed_ids, _take_all = Value._ids, Value._take_all
 _node = _take
 
 
