@@ -175,12 +175,16 @@ static PyObject *facade_ids(PyObject *cls, PyObject *items) {
 
 /* Facade._take_all(packed): a list of new facades of cls, each taking over the
  * reference of one id of packed (an mgc_id[] in bytes, as C constructors return
- * them); if one cannot be made, every id is let go */
+ * them); if one cannot be made, every id is let go. The cyclic collector is
+ * paused meanwhile: tens of thousands of new facades (a minibatch's inputs) would
+ * set off dozens of collections that cannot free them, and the loop holds the GIL
+ * and runs no Python code, so no other thread sees the pause */
 static PyObject *facade_take_all(PyObject *cls, PyObject *packed) {
     char *bytes = PyBytes_AsString(packed);
     if (!bytes) return NULL;
     Py_ssize_t count = PyBytes_Size(packed) / (Py_ssize_t)sizeof(mgc_id), made = 0;
     const mgc_id *ids = (const mgc_id *)bytes;
+    int collecting = PyGC_Disable();
     PyObject *list = PyList_New(count);
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cls, Py_tp_alloc);
     for (; list && made < count; made++) {
@@ -199,6 +203,7 @@ static PyObject *facade_take_all(PyObject *cls, PyObject *packed) {
         set_facade(f->node, (PyObject *)f);
         PyList_SetItem(list, made, (PyObject *)f);  /* steals f */
     }
+    if (collecting) PyGC_Enable();
     if (list && made == count) return list;
     mgc__lock();  /* the ids no facade took over */
     for (Py_ssize_t i = made; i < count; i++)

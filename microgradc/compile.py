@@ -77,8 +77,8 @@ def compile(fn, *example_arrays, threads=1):
     again the first time each new combination of shapes comes (a sequence of another
     length, a smaller last minibatch): one program per shape signature, kept for the
     life of the step. Each costs about 34 bytes a node of its graph plus 4 bytes an edge
-    (a dot over n inputs has 2n + 1), and holds the parameters it reads; `traces`
-    counts them.
+    (a layer's weights count once, and each row's inputs once, however many neurons
+    read them), and holds the parameters it reads; `traces` counts them.
 
     fn takes one nested list of Values per array and returns the loss Value, or
     (loss, extra) with extra a Value or nested lists of Values. fn may change the lists

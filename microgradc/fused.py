@@ -8,7 +8,7 @@ without a Python call per scalar.
 import operator
 
 from ._core import ffi, lib
-from .engine import Value, _node, _Operands
+from .engine import Value, _node, _Operands, _packed_ids
 
 ACTIVATIONS = {'relu': lib.MGC_RELU, 'tanh': lib.MGC_TANH, 'sigmoid': lib.MGC_SIGMOID,
                'linear': lib.MGC_LEAF}
@@ -60,10 +60,12 @@ class Dense:
         if len(self._parameters) != expected:
             raise ValueError(f"layers of sizes {sizes} take {expected} parameters, "
                              f"got {len(self._parameters)}")
-        for p in self._parameters:
-            if not isinstance(p, Value):
-                raise TypeError(f"parameters must be Values, not {type(p).__name__}")
-        self._ids = ffi.new("mgc_id[]", [p._id for p in self._parameters])
+        packed = _packed_ids(list(self._parameters))
+        if packed is None:
+            for p in self._parameters:
+                if not isinstance(p, Value):
+                    raise TypeError(f"parameters must be Values, not {type(p).__name__}")
+        self._ids = ffi.from_buffer("mgc_id[]", packed)
         self._list = _operand_list(self._ids, len(self._parameters))
         self.shape = (self._parameters, tuple(sizes), tuple(activations))
         self._sizes = ffi.new("uint32_t[]", sizes)

@@ -17,8 +17,9 @@ stored as itself, as in micrograd, and the model reads it unfused.
 """
 import random
 import sys
+from itertools import chain
 
-from .engine import Value, _is_real
+from .engine import Value, _is_real, _packed_ids
 from .fused import ACTIVATIONS, Dense, dot, zero_grad
 from .watched import WatchedList, _generation, changed
 
@@ -162,10 +163,13 @@ def _layer_shape(layer):
     nin, activation = len(neurons[0].w), neurons[0].activation
     if any(len(n.w) != nin or n.activation != activation for n in neurons):
         return None
-    parameters = tuple(p for n in neurons for p in n.w + [n.b])
-    if not all(isinstance(p, Value) for p in parameters) or activation not in ACTIVATIONS:
-        return None
-    return parameters, nin, len(neurons), activation
+    parameters = []
+    for n in neurons:
+        parameters += n.w
+        parameters.append(n.b)
+    if _packed_ids(parameters) is None or activation not in ACTIVATIONS:
+        return None  # one is not a Value
+    return tuple(parameters), nin, len(neurons), activation
 
 
 class Layer(Module):
@@ -234,7 +238,7 @@ class MLP(Module):
         shapes = [_layer_shape(layer) for layer in self.layers]
         if None in shapes or any(a[2] != b[1] for a, b in zip(shapes, shapes[1:])):
             return None
-        return (tuple(p for shape in shapes for p in shape[0]),
+        return (tuple(chain.from_iterable(shape[0] for shape in shapes)),
                 (shapes[0][1],) + tuple(shape[2] for shape in shapes),
                 tuple(shape[3] for shape in shapes))
 
