@@ -155,3 +155,11 @@ def test_a_weight_replaced_by_a_computed_value_gets_its_grad_through_the_layer()
     assert close(a.grad, ta.grad.item(), rel_tol=REL)
     assert close(b.grad, tb.grad.item(), rel_tol=REL)
     assert a.grad != 0.0
+
+
+def test_a_fused_layer_refuses_a_parameter_that_is_not_a_value():
+    from microgradc.fused import Dense
+    with pytest.raises(TypeError, match="parameters must be Values, not float"):
+        Dense([Value(1.0), 2.0], [1, 1], ['linear'])
+    layer = Dense([Value(1.0), Value(2.0)], [1, 1], ['linear'])
+    assert [v.data for v in layer([3.0])] == [1.0 * 3.0 + 2.0]
