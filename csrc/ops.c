@@ -126,6 +126,7 @@ mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, 
 
 mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
                    int has_bias, double sum) {
+    if (n > (UINT32_MAX - 1) / 2) return 0;  /* its children, 2n + 1, are counted in 32 bits */
     mgc_dot_in *dot = malloc(sizeof *dot);
     if (!dot) return 0;
     *dot = (mgc_dot_in){.w = w, .x = x, .w_at = w_at, .x_at = x_at, .n = n,
@@ -145,7 +146,7 @@ mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_a
 }
 
 mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
-    if (count > UINT32_MAX - 1) return 0;
+    if (count > (UINT32_MAX - 1) / 2) return 0;  /* see mgc__dot_of */
     mgc__lock();
     mgc_id id = 0;
     /* the bias after the weights, as a layer's list has it */

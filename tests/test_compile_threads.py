@@ -1,6 +1,7 @@
 """compile(..., threads=N): the dense kernels split over N threads give the one-thread
 results to the bit, for every row count and width remainder, through training steps,
 after a fork, from several Python threads at once; bad counts are refused."""
+import gc
 import os
 import pickle
 import signal
@@ -135,6 +136,7 @@ def threads_of_this_process():
 def test_dropped_threaded_steps_leave_no_threads_behind():
     _, fn, X, one_hot = setup(8)
     compile(fn, X, one_hot, threads=3)(X, one_hot)  # whatever a first use starts
+    gc.collect()  # an earlier test's step left in a cycle would end its threads mid-count
     before = threads_of_this_process()
     for _ in range(30):
         step = compile(fn, X, one_hot, threads=3)
