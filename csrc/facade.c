@@ -188,20 +188,15 @@ static PyObject *facade_take_all(PyObject *cls, PyObject *packed) {
     PyObject *list = PyList_New(count);
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cls, Py_tp_alloc);
     for (; list && made < count; made++) {
-        if (!ids[made]) {  /* a constructor ran out of memory */
-            PyErr_SetString(PyExc_MemoryError, "microgradc: out of memory for a new node");
-            break;
-        }
-        facade *f = (facade *)alloc((PyTypeObject *)cls, 0);
+        PyObject *f = alloc((PyTypeObject *)cls, 0);
         PyObject *id = f ? PyLong_FromUnsignedLong(ids[made]) : NULL;
-        if (!id) {
+        int adopted = id && adopt((facade *)f, id) == 0;  /* 0 raises MemoryError */
+        Py_XDECREF(id);  /* the facade holds it now, or nothing does */
+        if (!adopted) {
             Py_XDECREF(f);
             break;
         }
-        f->id = id;
-        f->node = ids[made];
-        set_facade(f->node, (PyObject *)f);
-        PyList_SetItem(list, made, (PyObject *)f);  /* steals f */
+        PyList_SetItem(list, made, f);  /* steals f */
     }
     if (collecting) PyGC_Enable();
     if (list && made == count) return list;

@@ -213,12 +213,10 @@ mgc_operands *mgc__operands(const mgc_id *ids, size_t count, mgc_id last);
 /* drops one hold on list; when the last goes it releases its ids */
 void mgc__operands_drop(mgc_operands *list);
 /* a MGC_DOT node reading w->ids[w_at ..+ n (+ 1 with has_bias)) and x->ids[x_at ..+ n),
- * holding both lists; 0 when memory ran out */
+ * holding both lists, whose value is sum (the caller adds it as mgc__dot_forward
+ * does); 0 when memory ran out */
 mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
-                int has_bias);
-/* the same with its sum computed by the caller, as mgc__dot_forward adds it */
-mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
-                   int has_bias, double sum);
+                int has_bias, double sum);
 /* ----------------------------------------------------------------------------
  * kernels (losses.c): n-ary nodes computed over their children's values
  * gathered into v[0..count), accumulating gradients into gv[0..count): the

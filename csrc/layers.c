@@ -75,7 +75,7 @@ static int layer(mgc_operands *params, uint32_t at, uint32_t stride, uint32_t ni
     layer_sums(params, at, stride, nin, nout, has_bias, xv, sums);
     uint32_t made = 0;
     while (made < nout &&
-           (out[made] = mgc__dot_of(params, at + made * stride, x, 0, nin, has_bias, sums[made])))
+           (out[made] = mgc__dot(params, at + made * stride, x, 0, nin, has_bias, sums[made])))
         made++;
     mgc__operands_drop(x);  /* the dots hold it now, or nothing does */
     for (uint32_t j = 0; j < made && act != MGC_LEAF; j++)
@@ -122,8 +122,7 @@ int mgc_mlp(mgc_operands *params, const uint32_t *sizes, const int *acts, size_t
 
 /* no-bias dot rows over one input: a layer without biases */
 int mgc_linear(mgc_operands *w, size_t nout, size_t nin, const mgc_id *x, mgc_id *out) {
-    if (nin > UINT32_MAX || nout > UINT32_MAX || (nin && nout > w->count / nin) || nout * nin > w->count)
-        return -1;
+    if (nin > UINT32_MAX || nout > UINT32_MAX || (nin && nout > w->count / nin)) return -1;
     double *scratch = malloc((nin + nout ? nin + nout : 1) * sizeof(double));
     if (!scratch) return -1;
     mgc__lock();

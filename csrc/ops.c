@@ -118,14 +118,7 @@ mgc_id mgc__nary(int op, double data, const mgc_id *children, size_t count, size
  * dot: a neuron's sum as one node over runs of operand lists (internal.h) */
 
 mgc_id mgc__dot(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
-                int has_bias) {
-    double sum = mgc__dot_forward(w->ids + w_at, x->ids + x_at, n, has_bias != 0, mgc__node_slot,
-                                  NULL);
-    return mgc__dot_of(w, w_at, x, x_at, n, has_bias, sum);
-}
-
-mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_at, uint32_t n,
-                   int has_bias, double sum) {
+                int has_bias, double sum) {
     if (n > (UINT32_MAX - 1) / 2) return 0;  /* its children, 2n + 1, are counted in 32 bits */
     mgc_dot_in *dot = malloc(sizeof *dot);
     if (!dot) return 0;
@@ -146,13 +139,15 @@ mgc_id mgc__dot_of(mgc_operands *w, uint32_t w_at, mgc_operands *x, uint32_t x_a
 }
 
 mgc_id mgc_dot(const mgc_id *w, const mgc_id *x, size_t count, mgc_id bias) {
-    if (count > (UINT32_MAX - 1) / 2) return 0;  /* see mgc__dot_of */
+    if (count > (UINT32_MAX - 1) / 2) return 0;  /* see mgc__dot */
     mgc__lock();
     mgc_id id = 0;
     /* the bias after the weights, as a layer's list has it */
     mgc_operands *ws = mgc__operands(w, count, bias), *xs = NULL;
     if (ws && (xs = mgc__operands(x, count, 0)))
-        id = mgc__dot(ws, 0, xs, 0, (uint32_t)count, bias != 0);
+        id = mgc__dot(ws, 0, xs, 0, (uint32_t)count, bias != 0,
+                      mgc__dot_forward(ws->ids, xs->ids, (uint32_t)count, bias != 0,
+                                       mgc__node_slot, NULL));
     if (ws) mgc__operands_drop(ws);  /* the dot holds them now, or nothing does */
     if (xs) mgc__operands_drop(xs);
     mgc__unlock();

@@ -304,38 +304,27 @@ static void mark_dot_groups(mgc_tape *t) {
 /* ----------------------------------------------------------------------------
  * finding dense blocks */
 
-/* the same for a slot that is not a dot, whose children are one run */
-static const uint32_t *one_run_children(const mgc_tape *t, uint32_t s, uint32_t *count, uint32_t pair[2]) {
-    int op = t->op[s];
-    if (op == MGC_LEAF) {
-        *count = 0;
-        return pair;
-    }
-    if (mgc__is_kernel(op)) {
-        *count = t->losses[t->b[s]].count;
-        return t->edges + t->a[s];
-    }
-    pair[0] = t->a[s];
-    pair[1] = t->b[s];
-    *count = t->b[s] == NO_SLOT ? 1 : 2;
-    return pair;
-}
-
 /* the children slots of slot s, as fill laid them out, in up to two runs: run[0]
- * of count[0] slots and run[1] of count[1] (a dot's weights then bias, and its inputs) */
+ * of count[0] slots and run[1] of count[1] (a dot's weights then bias, and its
+ * inputs); pair: room for a unary or binary slot's */
 static void slot_children(const mgc_tape *t, uint32_t s, const uint32_t *run[2], uint32_t count[2],
                           uint32_t pair[2]) {
     int op = t->op[s];
-    count[1] = 0;
     run[0] = run[1] = pair;
+    count[0] = count[1] = 0;
     if (op == MGC_DOT) {
         count[1] = t->b[s] / 2;
         count[0] = t->b[s] - count[1];
         run[0] = dot_w(t, s);
         run[1] = dot_x(t, s);
-        return;
+    } else if (mgc__is_kernel(op)) {
+        count[0] = t->losses[t->b[s]].count;
+        run[0] = t->edges + t->a[s];
+    } else if (op != MGC_LEAF) {
+        pair[0] = t->a[s];
+        pair[1] = t->b[s];
+        count[0] = t->b[s] == NO_SLOT ? 1 : 2;
     }
-    run[0] = one_run_children(t, s, &count[0], pair);
 }
 
 /* FROM_LOSS: the slots the loss reaches, parents before children. A layer's dots
