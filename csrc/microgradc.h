@@ -213,6 +213,8 @@ void mgc_zero_grad(const mgc_id *ids, size_t count);
  * returns how many there are; they stay runs for as long as the same
  * parameters step together, so a caller splits them once per parameter list */
 size_t mgc_param_runs(const mgc_id *ids, const uint64_t *steps, size_t count, uint32_t *runs);
+/* mgc_zero_grad over runs that mgc_param_runs found */
+void mgc_zero_grad_runs(const mgc_id *ids, const uint32_t *runs, size_t run_count);
 /* velocity is used only when momentum is not 0 */
 void mgc_sgd_step(const mgc_id *ids, const uint32_t *runs, size_t run_count, double lr,
                   double momentum, double weight_decay, double *velocity, uint64_t *steps);

@@ -56,6 +56,13 @@ void mgc_zero_grad(const mgc_id *ids, size_t count) {
     mgc__unlock();
 }
 
+void mgc_zero_grad_runs(const mgc_id *ids, const uint32_t *runs, size_t run_count) {
+    mgc__lock();
+    for (size_t r = 0, i = 0; r < run_count; i += runs[r++])
+        memset(mgc__grad(ids[i]), 0, runs[r] * sizeof(double));
+    mgc__unlock();
+}
+
 size_t mgc_param_runs(const mgc_id *ids, const uint64_t *steps, size_t count, uint32_t *runs) {
     size_t run_count = 0;
     for (size_t i = 0, n; i < count; i += n) {

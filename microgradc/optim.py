@@ -97,8 +97,8 @@ class Optimizer:
         return params, ids, state, runs
 
     def zero_grad(self):
-        params, ids, _, _ = self._sync()
-        lib.mgc_zero_grad(ids, len(params))
+        _, ids, _, runs = self._sync()
+        lib.mgc_zero_grad_runs(ids, *runs)
 
 
 class SGD(Optimizer):
